@@ -1,0 +1,1 @@
+"""The Radicale side: storage that turns Visio/Audio events into rooms, auth, launcher."""

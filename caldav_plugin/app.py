@@ -1,0 +1,99 @@
+"""The Radicale application subclass and the CalDAV server launcher."""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+from typing import Any
+
+import radicale
+import radicale.server
+from radicale import config as radicale_config
+from radicale import httputils
+from radicale import log as radicale_log
+from radicale.log import logger as radicale_logger
+
+from caldav_plugin import request, services
+from visio_core.settings import Settings
+
+log = logging.getLogger("visio.caldav")
+
+
+class Application(radicale.Application):
+    """Radicale, plus: the raw PUT body for the storage, and no strong ETag on rewritten PUTs."""
+
+    def do_PUT(
+        self,
+        environ: dict[str, Any],
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        try:
+            body = httputils.read_request_body(self.configuration, environ, request_info)
+        except Exception:  # Radicale answers these itself; let it read the same error
+            return super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
+        encoded = body.encode("utf-8")
+        mime = environ.get("CONTENT_TYPE", "").split(";", 1)[0]
+        environ = dict(environ)
+        environ["wsgi.input"] = io.BytesIO(encoded)
+        environ["CONTENT_LENGTH"] = str(len(encoded))
+        environ["CONTENT_TYPE"] = f"{mime}; charset=utf-8" if mime else "text/calendar; charset=utf-8"
+        environ.pop("HTTP_CONTENT_ENCODING", None)
+        put = request.PutRequest(body)
+        token = request.current_put.set(put)
+        try:
+            status, headers, answer, xml = super().do_PUT(
+                environ, base_prefix, path, user, user_groups, request_info
+            )
+        finally:
+            request.current_put.reset(token)
+        if put.rewritten and "ETag" in headers:
+            # RFC 4791 5.3.4: the stored body differs, so no strong ETag; clients refetch.
+            headers = {k: v for k, v in dict(headers).items() if k != "ETag"}
+        return status, headers, answer, xml
+
+
+def radicale_configuration(
+    settings: Settings, file_sections: dict[str, dict[str, str]]
+) -> radicale_config.Configuration:
+    """Radicale's configuration: radicale.conf's sections, then what the product imposes."""
+    configuration = radicale_config.load()
+    configuration.update(file_sections, "radicale.conf")
+    host, port = settings.caldav_listen
+    configuration.update(
+        {
+            "server": {"hosts": f"{host}:{port}"},
+            "storage": {
+                "type": "caldav_plugin.storage",
+                "filesystem_folder": str(settings.collections_dir),
+            },
+            "auth": {"type": "caldav_plugin.auth"},
+            "rights": {"type": "owner_only"},
+            "hook": {"type": "none"},
+        },
+        "visio",
+    )
+    return configuration
+
+
+def serve(shutdown_socket: socket.socket | None = None) -> None:
+    """Run the CalDAV server until `shutdown_socket`'s peer closes (or forever)."""
+    import os
+
+    from visio_core import settings as settings_mod
+
+    settings, sections = settings_mod.load(os.environ)
+    services.install(services.Services(settings))
+    configuration = radicale_configuration(settings, sections)
+    radicale_log.setup()
+    radicale_log.set_level(
+        configuration.get("logging", "level"), configuration.get("logging", "backtrace_on_debug")
+    )
+    # radicale.server builds `radicale.Application`; this is the one seam to give it ours.
+    radicale.server.Application = Application  # type: ignore[attr-defined]
+    radicale_logger.info("Visio CalDAV server on %s", settings.caldav_url)
+    radicale.server.serve(configuration, shutdown_socket)

@@ -1,0 +1,34 @@
+"""What the storage needs to know about the request it runs in.
+
+Radicale hands storage vobject items, already stripped of data vobject cannot
+keep; the application stashes the raw body here so the storage can work from
+the client's own text. A ContextVar is per thread under Radicale's threaded server.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from icalendar import Calendar
+
+from visio_core import ical
+
+
+@dataclass
+class PutRequest:
+    body: str
+    rewritten: bool = False
+    _by_uid: dict[str, Calendar] | None = field(default=None, repr=False)
+
+    def calendar_for(self, uid: str) -> Calendar | None:
+        """The client's own components for `uid`, freshly parsed (callers may change them)."""
+        if self._by_uid is None:
+            try:
+                self._by_uid = ical.split_by_uid(self.body)
+            except ValueError:
+                self._by_uid = {}
+        return self._by_uid.pop(uid, None)
+
+
+current_put: ContextVar[PutRequest | None] = ContextVar("current_put", default=None)

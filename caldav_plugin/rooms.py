@@ -1,0 +1,116 @@
+"""From a calendar resource to a room: allocation, rewrite and registry rows.
+
+Runs inside the storage call that writes the resource, in the same registry
+transaction, so the file and its row never disagree after a commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+
+from icalendar import Calendar
+
+from visio_core import conference, ical, tokens
+from visio_core.categories import RoomKind
+from visio_core.registry import Registry, Room
+from visio_core.settings import Settings
+
+log = logging.getLogger("visio.rooms")
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    text: str
+    room: Room | None
+    retired: bool
+
+
+def owner_of(collection_path: str) -> str:
+    """The principal a collection belongs to: its first path segment."""
+    return collection_path.strip("/").split("/", 1)[0]
+
+
+def meeting_options(cal: Calendar, settings: Settings) -> dict[str, object]:
+    main = conference.master(cal)
+    if main is None:
+        return {}
+    record = str(main.get("X-VISIO-RECORD", "")).strip().upper() == "TRUE"
+    record = record or settings.rules.wants_recording(conference.categories_of(main))
+    options: dict[str, object] = {"record": record}
+    stream = str(main.get("X-VISIO-STREAM-URL", "")).strip()
+    if stream:
+        options["stream_url"] = stream
+    return options
+
+
+class RoomRewriter:
+    def __init__(self, settings: Settings, registry: Registry, key: bytes) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.key = key
+
+    def _allocate_number(self, conn: sqlite3.Connection) -> str:
+        for _ in range(100):
+            number = tokens.new_room_number()
+            if not self.registry.number_taken(conn, number):
+                return number
+        raise RuntimeError("no free room number found; the number space is exhausted")
+
+    def spec_for(self, room_id: str, number: str, kind: RoomKind) -> conference.ConferenceSpec:
+        token = tokens.room_token(self.key, room_id)
+        return conference.ConferenceSpec(
+            room_id=room_id,
+            room_number=number,
+            kind=kind,
+            join_url=self.settings.join_prefix + token,
+            join_prefix=self.settings.join_prefix,
+            language=self.settings.language,
+            dialin_number=self.settings.dialin_number or None,
+        )
+
+    def rewrite(
+        self, conn: sqlite3.Connection, collection_path: str, href: str, cal: Calendar
+    ) -> Rewritten:
+        """Turn `cal` (changed in place) into its stored form and update the registry."""
+        owner = owner_of(collection_path)
+        uid = ical.uid_of(cal)
+        kind = conference.room_kind(cal, self.settings.rules) if uid else None
+        existing = conn.execute(
+            "SELECT room_id, room_number FROM rooms WHERE owner = ? AND uid = ?", (owner, uid)
+        ).fetchone()
+        if kind is None:
+            conference.strip_room(cal, self.settings.join_prefix)
+            retired = bool(existing) and Registry.retire(conn, owner, uid)
+            if retired:
+                log.info("room of %s/%s retired (category removed)", owner, uid)
+            return Rewritten(ical.serialize(cal), None, retired)
+
+        if existing:
+            room_id, number = existing["room_id"], existing["room_number"]
+        else:
+            room_id, number = tokens.new_room_id(), self._allocate_number(conn)
+        spec = self.spec_for(room_id, number, kind)
+        conference.apply_room(cal, spec)
+        cal.add_missing_timezones()
+        text = ical.serialize(cal)
+        main = conference.master(cal)
+        token = spec.join_url.rsplit("/", 1)[1]
+        room = Room(
+            room_id=room_id,
+            uid=uid,
+            owner=owner,
+            calendar_path=collection_path.strip("/"),
+            href=href,
+            kind=kind,
+            token_hash=tokens.hash_token(token),
+            room_number=number,
+            summary=str(main.get("SUMMARY", "")) if main is not None else "",
+            event=text.replace(token, ""),
+            options=meeting_options(cal, self.settings),
+        )
+        Registry.upsert(conn, room)
+        if not existing:
+            log.info("room %s (%s) created for %s/%s", room_id, kind.value, owner, uid)
+        return Rewritten(text, room, False)

@@ -1,0 +1,107 @@
+"""Radicale multifilesystem storage that turns Visio/Audio events into rooms.
+
+Configured as `[storage] type = caldav_plugin.storage`. Every path that writes
+or removes an event comes through here: PUT (`upload`), whole-calendar PUT
+(`create_collection`), DELETE (`delete`) and MOVE (`move`). Each one updates the
+room registry in the same call, inside one SQLite transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import radicale.item as radicale_item
+from radicale import pathutils
+from radicale.storage import multifilesystem
+
+from caldav_plugin import request, services
+from caldav_plugin.rooms import RoomRewriter, owner_of
+from visio_core import ical
+from visio_core.registry import Registry
+
+log = logging.getLogger("visio.storage")
+
+
+def _rewriter() -> RoomRewriter:
+    s = services.get()
+    return RoomRewriter(s.settings, s.registry, s.key)
+
+
+def _stored_item(
+    rewriter: RoomRewriter, conn: Any, collection_path: str, href: str, item: radicale_item.Item
+) -> radicale_item.Item:
+    """The item to store in place of `item`: the client's text, rewritten into a room."""
+    if item.component_name not in ical.OBJECT_TYPES and item.name != "VCALENDAR":
+        return item  # address book entries are not ours
+    put = request.current_put.get()
+    cal = put.calendar_for(item.uid) if put else None
+    if cal is None:
+        cal = ical.parse(item.serialize())
+    result = rewriter.rewrite(conn, collection_path, href, cal)
+    new_item = radicale_item.Item(collection_path=collection_path.strip("/"), text=result.text)
+    new_item.prepare()  # vobject must read what we store: Radicale filters with it
+    if put is not None and result.text.replace("\r\n", "\n") != put.body.replace("\r\n", "\n"):
+        put.rewritten = True
+    return new_item
+
+
+class Collection(multifilesystem.Collection):
+    def upload(
+        self, href: str, item: radicale_item.Item
+    ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
+        if not pathutils.is_safe_filesystem_path_component(href):
+            raise pathutils.UnsafePathError(href)
+        rewriter = _rewriter()
+        with rewriter.registry.db.transaction() as conn:
+            stored = _stored_item(rewriter, conn, self.path, href, item)
+            return super().upload(href, stored)
+
+    def delete(self, href: str | None = None) -> None:
+        db = services.get().db
+        with db.transaction() as conn:
+            if href is None:
+                retired = Registry.retire_under(conn, self.path)
+                if retired:
+                    log.info("%d room(s) retired with collection %s", retired, self.path)
+            else:
+                old = self._get(href, verify_href=True) if pathutils.is_safe_filesystem_path_component(href) else None
+                if old is not None and old.uid:
+                    if Registry.retire(conn, owner_of(self.path), old.uid):
+                        log.info("room of %s/%s retired (event deleted)", self.path, old.uid)
+            super().delete(href)
+
+
+class Storage(multifilesystem.Storage):
+    _collection_class = Collection
+
+    def move(self, item: radicale_item.Item, to_collection: Any, to_href: str) -> None:
+        db = services.get().db
+        with db.transaction() as conn:
+            super().move(item, to_collection, to_href)
+            src = item.collection.path if item.collection is not None else ""
+            old_owner, new_owner = owner_of(src), owner_of(to_collection.path)
+            if old_owner == new_owner:
+                Registry.relocate(conn, old_owner, item.uid, to_collection.path, to_href)
+            elif Registry.retire(conn, old_owner, item.uid):
+                # Another principal's calendar: the room stays with its organizer's copy.
+                log.info("room of %s/%s retired (moved to %s)", src, item.uid, to_collection.path)
+
+    def create_collection(
+        self,
+        href: str,
+        items: Iterable[radicale_item.Item] | None = None,
+        props: Any = None,
+    ) -> Any:
+        if items is None or not props or props.get("tag") != "VCALENDAR":
+            return super().create_collection(href, items, props)
+        rewriter = _rewriter()
+        path = pathutils.strip_path(href)
+        with rewriter.registry.db.transaction() as conn:
+            stored = [
+                _stored_item(rewriter, conn, path, item.uid + ".ics", item) for item in items
+            ]
+            # Events that the import no longer holds lose their rooms.
+            Registry.retire_under(conn, path, keep_uids={i.uid for i in stored})
+            return super().create_collection(href, stored, props)

@@ -1,0 +1,72 @@
+"""The aiohttp application: routes, templates and the resources' lifetimes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from conference_backend import keys
+from conference_backend.i18n import PAGES, request_language
+from conference_backend.join import join_page, not_found
+from visio_core.accounts import Accounts
+from visio_core.db import Database
+from visio_core.registry import Registry
+from visio_core.settings import Settings
+
+HERE = Path(__file__).parent
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    lang = request_language(request)
+    return aiohttp_jinja2.render_template(
+        "home.html",
+        request,
+        {"lang": lang, "t": PAGES[lang], "caldav_url": request.app[keys.SETTINGS].caldav_url},
+    )
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@web.middleware
+async def security_headers(
+    request: web.Request, handler: web.RequestHandler  # type: ignore[type-arg]
+) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPNotFound:
+        response = not_found(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[security_headers])
+    app[keys.SETTINGS] = settings
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        db = Database(settings.database_path)
+        app[keys.DB] = db
+        app[keys.REGISTRY] = Registry(db)
+        app[keys.ACCOUNTS] = Accounts(db)
+        yield
+        db.close()
+
+    app.cleanup_ctx.append(database)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+    )
+    app.router.add_get("/", home)
+    app.router.add_get("/healthz", health)
+    app.router.add_get("/j/{token}", join_page)
+    app.router.add_static("/static", HERE / "static")
+    return app

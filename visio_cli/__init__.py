@@ -1,0 +1,1 @@
+"""The `visio` command: the composition root that starts and administers the stack."""

@@ -1,0 +1,30 @@
+"""`visio rooms list|rebuild`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from visio_core import ical, when
+from visio_core.db import Database
+from visio_core.registry import Registry
+from visio_core.settings import Settings
+
+
+def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.Namespace) -> int:
+    if args.action == "rebuild":
+        from caldav_plugin.rebuild import rebuild
+
+        count = rebuild(settings, sections)
+        print(f"registry rebuilt: {count} room(s)")
+        return 0
+    registry = Registry(Database(settings.database_path))
+    now = dt.datetime.now(dt.UTC)
+    for room in registry.all():
+        try:
+            occ = when.next_occurrence(ical.parse(room.event), now)
+            nxt = when.format_range(occ, settings.language) if occ else "-"
+        except Exception as e:  # one unreadable event must not hide the others
+            nxt = f"(unreadable: {e})"
+        print("\t".join((room.room_number, room.kind.value, room.owner, room.summary or "-", nxt)))
+    return 0

@@ -1,0 +1,1 @@
+"""Pure domain code shared by the CalDAV plugin and the conference backend."""

@@ -1,0 +1,201 @@
+"""The pure rewrite of a calendar resource into (or out of) a conference room.
+
+Every function here takes icalendar objects and changes only the VEVENTs it is
+given; nothing does I/O. The same rules serve PUT, MOVE, whole-calendar imports
+and `visio rooms rebuild`, so an event comes out identical whichever path wrote it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from icalendar import Calendar, Event
+from icalendar.prop import vUri
+
+from visio_core import i18n
+from visio_core.categories import CategoryRules, RoomKind
+
+ROOM_PROP = "X-VISIO-ROOM"
+ROOM_NUMBER_PROP = "X-VISIO-ROOM-NUMBER"
+OUR_PROPS = (ROOM_PROP, ROOM_NUMBER_PROP)
+
+# The description block sits between two fixed marker lines, so it is found
+# and replaced on every update whatever language wrote it.
+BLOCK_START = "~~~~~~~~~~ Visio ~~~~~~~~~~"
+BLOCK_END = "~~~~~~~~~~~~~~~~~~~~~~~~~~~"
+_BLOCK_RE = re.compile(
+    r"\n*" + re.escape(BLOCK_START) + r".*?(?:" + re.escape(BLOCK_END) + r"\n?|\Z)", re.DOTALL
+)
+
+
+@dataclass(frozen=True)
+class ConferenceSpec:
+    """Everything the rewrite writes into an event."""
+
+    room_id: str
+    room_number: str
+    kind: RoomKind
+    join_url: str
+    join_prefix: str  # every link of ours starts with it (public URL + "/j/")
+    language: str = i18n.DEFAULT_LANGUAGE
+    dialin_number: str | None = None
+
+    @property
+    def tel_uri(self) -> str | None:
+        if not self.dialin_number:
+            return None
+        digits = "".join(c for c in self.dialin_number if c.isdigit() or c == "+")
+        return f"tel:{digits},,{self.room_number}%23"
+
+
+def vevents(cal: Calendar) -> list[Event]:
+    return [c for c in cal.walk("VEVENT") if isinstance(c, Event)]
+
+
+def master(cal: Calendar) -> Event | None:
+    """The recurring master, or the first VEVENT of a resource holding only overrides."""
+    events = vevents(cal)
+    for ev in events:
+        if "RECURRENCE-ID" not in ev:
+            return ev
+    return events[0] if events else None
+
+
+def categories_of(ev: Event) -> list[str]:
+    try:
+        return [str(c) for c in ev.categories]
+    except (TypeError, ValueError):
+        return []
+
+
+def room_kind(cal: Calendar, rules: CategoryRules) -> RoomKind | None:
+    """The master decides; a resource of overrides only asks any of them."""
+    main = master(cal)
+    if main is None:
+        return None
+    kind = rules.kind(categories_of(main))
+    if kind is None and "RECURRENCE-ID" in main:
+        for ev in vevents(cal):
+            kind = kind or rules.kind(categories_of(ev))
+    return kind
+
+
+def room_identity(cal: Calendar) -> tuple[str, str] | None:
+    """(room id, room number) as a previous rewrite wrote them, for `rooms rebuild`."""
+    for ev in vevents(cal):
+        room_id = str(ev.get(ROOM_PROP, "")).strip()
+        number = str(ev.get(ROOM_NUMBER_PROP, "")).strip()
+        if room_id and number:
+            return room_id, number
+    return None
+
+
+def _as_list(value: object) -> list[object]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _is_ours(uri: str, join_prefix: str, room_numbers: Iterable[str]) -> bool:
+    if uri.startswith(join_prefix):
+        return True
+    if uri.lower().startswith("tel:"):
+        return any(f",{n}%23" in uri or f",{n}#" in uri for n in room_numbers if n)
+    return False
+
+
+def _strip_event(ev: Event, join_prefix: str, room_numbers: set[str]) -> None:
+    room_numbers = room_numbers | {str(ev.get(ROOM_NUMBER_PROP, "")).strip()}
+    kept = [
+        c
+        for c in _as_list(ev.get("CONFERENCE"))
+        if not _is_ours(str(c), join_prefix, room_numbers)
+    ]
+    ev.pop("CONFERENCE", None)
+    for c in kept:
+        ev.add("CONFERENCE", c)
+    for name in ("URL", "LOCATION"):
+        if str(ev.get(name, "")).startswith(join_prefix):
+            ev.pop(name)
+    description = ev.get("DESCRIPTION")
+    if description is not None:
+        cleaned = _BLOCK_RE.sub("", str(description).replace("\r\n", "\n")).rstrip("\n")
+        ev.pop("DESCRIPTION")
+        if cleaned:
+            ev.add("DESCRIPTION", cleaned)
+    for name in OUR_PROPS:
+        ev.pop(name, None)
+
+
+def description_block(spec: ConferenceSpec) -> str:
+    lang = spec.language
+    title = i18n.text("block_title_audio" if spec.kind is RoomKind.AUDIO else "block_title_video", lang)
+    lines = [BLOCK_START, title, i18n.text("block_join", lang, url=spec.join_url)]
+    if spec.dialin_number and spec.tel_uri:
+        lines.append(
+            i18n.text("block_phone", lang, number=spec.dialin_number, room=spec.room_number)
+        )
+        lines.append(i18n.text("block_phone_oneclick", lang, tel=spec.tel_uri))
+    lines.append(BLOCK_END)
+    return "\n".join(lines)
+
+
+def _apply_event(ev: Event, spec: ConferenceSpec) -> None:
+    _strip_event(ev, spec.join_prefix, {spec.room_number})
+    others = _as_list(ev.get("CONFERENCE"))
+    ev.pop("CONFERENCE", None)
+    features = ["AUDIO"] if spec.kind is RoomKind.AUDIO else ["AUDIO", "VIDEO"]
+    ev.add(
+        "CONFERENCE",
+        vUri(spec.join_url),
+        parameters={
+            "VALUE": "URI",
+            "FEATURE": features,
+            "LABEL": i18n.text("join_label", spec.language),
+        },
+    )
+    tel = spec.tel_uri
+    if tel:
+        ev.add(
+            "CONFERENCE",
+            vUri(tel),
+            parameters={
+                "VALUE": "URI",
+                "FEATURE": "PHONE",
+                "LABEL": i18n.text("phone_label", spec.language),
+            },
+        )
+    for c in others:
+        ev.add("CONFERENCE", c)
+    if not str(ev.get("URL", "")).strip():
+        ev.pop("URL", None)
+        ev.add("URL", vUri(spec.join_url))
+    if not str(ev.get("LOCATION", "")).strip():
+        ev.pop("LOCATION", None)
+        ev.add("LOCATION", spec.join_url)
+    description = str(ev.get("DESCRIPTION", "")).rstrip("\n")
+    ev.pop("DESCRIPTION", None)
+    block = description_block(spec)
+    ev.add("DESCRIPTION", f"{description}\n\n{block}" if description else block)
+    ev.add(ROOM_PROP, spec.room_id)
+    ev.add(ROOM_NUMBER_PROP, spec.room_number)
+
+
+def apply_room(cal: Calendar, spec: ConferenceSpec) -> Calendar:
+    """Write the room into every VEVENT (master and overrides); returns `cal`, changed."""
+    for ev in vevents(cal):
+        _apply_event(ev, spec)
+    return cal
+
+
+def strip_room(cal: Calendar, join_prefix: str) -> Calendar:
+    """Remove everything `apply_room` wrote; other CONFERENCE links are kept."""
+    for ev in vevents(cal):
+        _strip_event(ev, join_prefix, set())
+    return cal
+
+
+def has_room_properties(cal: Calendar) -> bool:
+    return any(ROOM_PROP in ev for ev in vevents(cal))

@@ -1,0 +1,74 @@
+"""Parsing and serialising calendar resources with icalendar (not vobject).
+
+Radicale parses with vobject, which keeps only the first comma-separated part of
+any property it does not know (CONFERENCE tel: URIs, X- values, even unescaped
+commas in SUMMARY). Every calendar resource we store goes through here instead.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from icalendar import Calendar, Component
+
+OBJECT_TYPES = ("VEVENT", "VTODO", "VJOURNAL")
+
+
+def parse(text: str) -> Calendar:
+    cal = Calendar.from_ical(text)
+    if not isinstance(cal, Calendar):
+        raise ValueError("not a VCALENDAR")
+    return cal
+
+
+def serialize(cal: Calendar) -> str:
+    return cal.to_ical().decode("utf-8")
+
+
+def uid_of(cal: Calendar) -> str:
+    for comp in cal.subcomponents:
+        if comp.name in OBJECT_TYPES and "UID" in comp:
+            return str(comp["UID"])
+    return ""
+
+
+def _tzids(comp: Component) -> set[str]:
+    found: set[str] = set()
+    for value in comp.property_items(recursive=True, sorted=False):
+        params = getattr(value[1], "params", None)
+        if params and "TZID" in params:
+            found.add(str(params["TZID"]))
+    return found
+
+
+def split_by_uid(text: str) -> dict[str, Calendar]:
+    """One calendar per UID, each with the VTIMEZONEs its components use (imports).
+
+    A body holding a single UID comes back whole, its own top-level properties kept.
+    """
+    whole = parse(text)
+    whole.pop("METHOD", None)  # RFC 4791 4.1: stored resources carry no METHOD
+    uids = {str(c.get("UID", "")) for c in whole.subcomponents if c.name in OBJECT_TYPES}
+    if len(uids) == 1:
+        return {uids.pop(): whole}
+    timezones = {str(c.get("TZID")): c for c in whole.subcomponents if c.name == "VTIMEZONE"}
+    groups: dict[str, list[Component]] = defaultdict(list)
+    for comp in whole.subcomponents:
+        if comp.name in OBJECT_TYPES:
+            groups[str(comp.get("UID", ""))].append(comp)
+    result: dict[str, Calendar] = {}
+    for uid, comps in groups.items():
+        cal = Calendar()
+        for name in ("VERSION", "PRODID", "CALSCALE"):
+            if name in whole:
+                cal.add(name, whole[name])
+        needed: set[str] = set()
+        for comp in comps:
+            needed |= _tzids(comp)
+        for tzid in sorted(needed):
+            if tzid in timezones:
+                cal.add_component(timezones[tzid])
+        for comp in comps:
+            cal.add_component(comp)
+        result[uid] = cal
+    return result

@@ -1,0 +1,183 @@
+"""The product's settings: `[visio]` in radicale.conf, each overridden by a VISIO_* variable.
+
+Parsing is pure (mappings in, a frozen Settings out); reading the file is the
+caller's business.
+"""
+
+from __future__ import annotations
+
+import configparser
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from visio_core import i18n
+from visio_core.categories import (
+    DEFAULT_AUDIO_WORDS,
+    DEFAULT_RECORD_WORDS,
+    DEFAULT_VIDEO_WORDS,
+    CategoryRules,
+    parse_word_list,
+)
+
+SECTION = "visio"
+
+# setting name -> (environment variable, default)
+_OPTIONS: dict[str, tuple[str, str]] = {
+    "data_dir": ("VISIO_DATA_DIR", "./var"),
+    "caldav_listen": ("VISIO_CALDAV_LISTEN", "127.0.0.1:5232"),
+    "web_listen": ("VISIO_WEB_LISTEN", "127.0.0.1:8080"),
+    "public_url": ("VISIO_PUBLIC_URL", "http://127.0.0.1:8080"),
+    "smtp_url": ("VISIO_SMTP_URL", ""),
+    "mail_from": ("VISIO_MAIL_FROM", "visio@localhost"),
+    "dialin_number": ("VISIO_DIALIN_NUMBER", ""),
+    "language": ("VISIO_LANGUAGE", "fr"),
+    "early_join_minutes": ("VISIO_EARLY_JOIN_MINUTES", "15"),
+    "ldap_uri": ("VISIO_LDAP_URI", ""),
+    "ldap_base": ("VISIO_LDAP_BASE", ""),
+    "ldap_bind_dn": ("VISIO_LDAP_BIND_DN", ""),
+    "ldap_bind_password": ("VISIO_LDAP_BIND_PASSWORD", ""),
+    "ldap_filter": ("VISIO_LDAP_FILTER", "(objectClass=inetOrgPerson)"),
+    "ldap_login_attribute": ("VISIO_LDAP_LOGIN_ATTRIBUTE", "uid"),
+    "sip_listen": ("VISIO_SIP_LISTEN", ""),
+    "sip_allow": ("VISIO_SIP_ALLOW", "127.0.0.0/8"),
+    "video_words": ("VISIO_VIDEO_WORDS", ", ".join(DEFAULT_VIDEO_WORDS)),
+    "audio_words": ("VISIO_AUDIO_WORDS", ", ".join(DEFAULT_AUDIO_WORDS)),
+    "record_words": ("VISIO_RECORD_WORDS", ", ".join(DEFAULT_RECORD_WORDS)),
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the product cannot use; the message says which and why."""
+
+
+def parse_listen(value: str, name: str) -> tuple[str, int]:
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"{name} must look like HOST:PORT (got {value!r})")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    caldav_listen: tuple[str, int]
+    web_listen: tuple[str, int]
+    public_url: str
+    smtp_url: str
+    mail_from: str
+    dialin_number: str
+    language: str
+    early_join_minutes: int
+    ldap_uri: str
+    ldap_base: str
+    ldap_bind_dn: str
+    ldap_bind_password: str
+    ldap_filter: str
+    ldap_login_attribute: str
+    sip_listen: str
+    sip_allow: str
+    rules: CategoryRules = field(default_factory=CategoryRules.from_words)
+
+    @property
+    def join_prefix(self) -> str:
+        return self.public_url + "/j/"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "visio.sqlite3"
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    @property
+    def collections_dir(self) -> Path:
+        return self.data_dir / "collections"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def caldav_url(self) -> str:
+        host, port = self.caldav_listen
+        return f"http://{host}:{port}/"
+
+    @property
+    def web_url(self) -> str:
+        host, port = self.web_listen
+        return f"http://{host}:{port}/"
+
+
+def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
+    """Settings from the `[visio]` section's values and the environment (which wins)."""
+    raw: dict[str, str] = {}
+    for name, (variable, default) in _OPTIONS.items():
+        value = env.get(variable)
+        raw[name] = value if value is not None else file_values.get(name, default)
+    public_url = raw["public_url"].strip().rstrip("/")
+    if not public_url.startswith(("http://", "https://")):
+        raise SettingsError(f"VISIO_PUBLIC_URL must start with http:// or https:// (got {public_url!r})")
+    try:
+        early = int(raw["early_join_minutes"])
+    except ValueError as e:
+        raise SettingsError("VISIO_EARLY_JOIN_MINUTES must be a whole number of minutes") from e
+    if early < 0:
+        raise SettingsError("VISIO_EARLY_JOIN_MINUTES cannot be negative")
+    dialin = raw["dialin_number"].strip()
+    if dialin and not any(c.isdigit() for c in dialin):
+        raise SettingsError(f"VISIO_DIALIN_NUMBER must be a phone number (got {dialin!r})")
+    return Settings(
+        data_dir=Path(raw["data_dir"]).expanduser().absolute(),
+        caldav_listen=parse_listen(raw["caldav_listen"], "VISIO_CALDAV_LISTEN"),
+        web_listen=parse_listen(raw["web_listen"], "VISIO_WEB_LISTEN"),
+        public_url=public_url,
+        smtp_url=raw["smtp_url"].strip(),
+        mail_from=raw["mail_from"].strip(),
+        dialin_number=dialin,
+        language=i18n.language(raw["language"]),
+        early_join_minutes=early,
+        ldap_uri=raw["ldap_uri"].strip().rstrip("/"),
+        ldap_base=raw["ldap_base"].strip(),
+        ldap_bind_dn=raw["ldap_bind_dn"].strip(),
+        ldap_bind_password=raw["ldap_bind_password"],
+        ldap_filter=raw["ldap_filter"].strip(),
+        ldap_login_attribute=raw["ldap_login_attribute"].strip() or "uid",
+        sip_listen=raw["sip_listen"].strip(),
+        sip_allow=raw["sip_allow"].strip(),
+        rules=CategoryRules.from_words(
+            parse_word_list(raw["video_words"]),
+            parse_word_list(raw["audio_words"]),
+            parse_word_list(raw["record_words"]),
+        ),
+    )
+
+
+def split_config(text: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Split radicale.conf into our `[visio]` values and Radicale's own sections."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    ours = dict(parser[SECTION]) if parser.has_section(SECTION) else {}
+    radicale = {s: dict(parser[s]) for s in parser.sections() if s != SECTION}
+    return ours, radicale
+
+
+def config_path(env: Mapping[str, str]) -> Path:
+    return Path(env.get("VISIO_CONFIG", "radicale.conf")).expanduser().absolute()
+
+
+def load(env: Mapping[str, str]) -> tuple[Settings, dict[str, dict[str, str]]]:
+    """Settings and Radicale's own sections, from $VISIO_CONFIG (may be absent) and env."""
+    path = config_path(env)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except OSError as e:
+        raise SettingsError(f"cannot read the configuration file {path}: {e}") from e
+    try:
+        ours, radicale = split_config(text)
+    except configparser.Error as e:
+        raise SettingsError(f"{path} is not a valid configuration file: {e}") from e
+    return resolve(ours, env), radicale

@@ -1,0 +1,78 @@
+"""Room identities, join tokens and phone room numbers.
+
+A join token is derived from the room id with HMAC under a 256-bit server key
+drawn from `secrets`. The registry stores only its SHA-256 hash; the link can
+still be written again into an event that a client re-PUT without our
+properties, and `visio rooms rebuild` recovers every link from the calendars
+and the key alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+KEY_BYTES = 32
+TOKEN_BYTES = 20  # 160 bits, above the 128-bit floor
+ROOM_NUMBER_DIGITS = 9
+
+
+def new_key() -> bytes:
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def new_room_id() -> str:
+    """Public, non-secret room name written into events (128 random bits)."""
+    return secrets.token_hex(16)
+
+
+def new_room_number(digits: int = ROOM_NUMBER_DIGITS) -> str:
+    """Digits only, no leading zero, so phones and PBXs never strip it."""
+    if digits < ROOM_NUMBER_DIGITS:
+        raise ValueError(f"room numbers need at least {ROOM_NUMBER_DIGITS} digits")
+    low = 10 ** (digits - 1)
+    return str(low + secrets.randbelow(9 * low))
+
+
+def is_room_number(value: str) -> bool:
+    return len(value) >= ROOM_NUMBER_DIGITS and value.isdigit() and value[0] != "0"
+
+
+def derive_token(key: bytes, purpose: str, *parts: str) -> str:
+    """A URL-safe token bound to `purpose` and `parts` (e.g. "room", room_id)."""
+    message = "\x1f".join((purpose, *parts)).encode()
+    digest = hmac.new(key, message, hashlib.sha256).digest()[:TOKEN_BYTES]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def room_token(key: bytes, room_id: str) -> str:
+    return derive_token(key, "room", room_id)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The server key, created once with mode 0600; losing it changes every link."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = new_key()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return load_or_create_key(path)  # another process won the race
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+            f.flush()
+            os.fsync(f.fileno())
+        return key
+    if len(data) != KEY_BYTES:
+        raise RuntimeError(f"{path} is not a {KEY_BYTES}-byte key; restore it from backup")
+    return data

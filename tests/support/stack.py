@@ -1,0 +1,116 @@
+"""Start the real stack (`visio serve`) on free ports in a temporary data dir."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+VISIO = [sys.executable, "-m", "visio_cli.main"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as e:  # keep polling until the deadline
+            last_error = e
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what}: {last_error!r}")
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    caldav_port: int = field(default_factory=free_port)
+    web_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for k in list(env):
+            if k.startswith("VISIO_"):
+                del env[k]
+        env.update(
+            VISIO_CONFIG=str(ROOT / "radicale.conf"),
+            VISIO_DATA_DIR=str(self.data_dir),
+            VISIO_CALDAV_LISTEN=f"127.0.0.1:{self.caldav_port}",
+            VISIO_WEB_LISTEN=f"127.0.0.1:{self.web_port}",
+            VISIO_PUBLIC_URL=self.web_url.rstrip("/"),
+        )
+        env.update(self.extra_env)
+        return env
+
+    @property
+    def caldav_url(self) -> str:
+        return f"http://127.0.0.1:{self.caldav_port}/"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}/"
+
+    def visio(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*VISIO, *args], input=stdin, env=self.env, cwd=ROOT, text=True,
+            capture_output=True, check=check, timeout=120,
+        )
+
+    def add_user(self, login: str, password: str, email: str | None = None, name: str | None = None) -> None:
+        self.visio(
+            "users", "add", login, "--email", email or f"{login}@example.org",
+            "--name", name or login.title(), "--password-stdin", stdin=password + "\n",
+        )
+
+    def start(self) -> Stack:
+        log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [*VISIO, "serve"], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._log = log
+        wait_for(lambda: requests.get(self.web_url + "healthz", timeout=1).ok, what="web backend")
+        wait_for(lambda: requests.request("OPTIONS", self.caldav_url, timeout=1).status_code < 500,
+                 what="CalDAV server")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+        self._log.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_text(self) -> str:
+        return (self.data_dir / "serve.log").read_text(errors="replace")

@@ -5,27 +5,30 @@ from __future__ import annotations
 import io
 import logging
 import socket
+from collections.abc import Mapping
+from http import client
 from typing import Any
 
-import radicale
 import radicale.server
 from radicale import config as radicale_config
 from radicale import httputils
 from radicale import log as radicale_log
+from radicale.app import Application as RadicaleApplication
 from radicale.log import logger as radicale_logger
 
 from caldav_plugin import request, services
+from visio_core.recurrence import excessive_recurrence
 from visio_core.settings import Settings
 
 log = logging.getLogger("visio.caldav")
 
 
-class Application(radicale.Application):
+class Application(RadicaleApplication):
     """Radicale, plus: the raw PUT body for the storage, and no strong ETag on rewritten PUTs."""
 
     def do_PUT(
         self,
-        environ: dict[str, Any],
+        environ: Mapping[str, Any],
         base_prefix: str,
         path: str,
         user: str,
@@ -41,9 +44,21 @@ class Application(radicale.Application):
         environ = dict(environ)
         environ["wsgi.input"] = io.BytesIO(encoded)
         environ["CONTENT_LENGTH"] = str(len(encoded))
-        environ["CONTENT_TYPE"] = f"{mime}; charset=utf-8" if mime else "text/calendar; charset=utf-8"
+        environ["CONTENT_TYPE"] = (
+            f"{mime}; charset=utf-8" if mime else "text/calendar; charset=utf-8"
+        )
         environ.pop("HTTP_CONTENT_ENCODING", None)
         put = request.PutRequest(body)
+        if "RRULE" in body and put.calendar is not None:
+            problem = excessive_recurrence(put.calendar, self._max_vevent_rrule_occurrence)
+            if problem:
+                log.warning("PUT %s refused: %s", path, problem)
+                return (
+                    client.BAD_REQUEST,
+                    {"Content-Type": "text/plain; charset=utf-8"},
+                    problem,
+                    None,
+                )
         token = request.current_put.set(put)
         try:
             status, headers, answer, xml = super().do_PUT(

@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 
-from radicale import auth
+from radicale import auth, config
 
 from caldav_plugin import services
 
@@ -27,7 +27,7 @@ def _digest(login: str, password: str) -> bytes:
 
 
 class Auth(auth.BaseAuth):
-    def __init__(self, configuration: object) -> None:
+    def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
         self._verified: dict[str, tuple[bytes, float]] = {}
         self._cache_lock = threading.Lock()

@@ -45,8 +45,14 @@ def rooms_from_calendars(settings: Settings, sections: dict[str, dict[str, str]]
                 if identity is None or kind is None:
                     continue
                 room_id, number = identity
-                if room_id in seen_ids or number in seen_numbers or not tokens.is_room_number(number):
-                    log.warning("skipping %s/%s: room %s already taken", calendar.path, item.href, room_id)
+                if (
+                    room_id in seen_ids
+                    or number in seen_numbers
+                    or not tokens.is_room_number(number)
+                ):
+                    log.warning(
+                        "skipping %s/%s: room %s already taken", calendar.path, item.href, room_id
+                    )
                     continue
                 seen_ids.add(room_id)
                 seen_numbers.add(number)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from icalendar import Calendar
 
@@ -21,13 +22,18 @@ class PutRequest:
     rewritten: bool = False
     _by_uid: dict[str, Calendar] | None = field(default=None, repr=False)
 
+    @cached_property
+    def calendar(self) -> Calendar | None:
+        """The body parsed once by icalendar; None when icalendar cannot read it."""
+        try:
+            return ical.parse(self.body)
+        except ValueError:
+            return None
+
     def calendar_for(self, uid: str) -> Calendar | None:
-        """The client's own components for `uid`, freshly parsed (callers may change them)."""
+        """The client's own components for `uid` (handed out once: callers change them)."""
         if self._by_uid is None:
-            try:
-                self._by_uid = ical.split_by_uid(self.body)
-            except ValueError:
-                self._by_uid = {}
+            self._by_uid = ical.split_by_uid(self.calendar) if self.calendar is not None else {}
         return self._by_uid.pop(uid, None)
 
 

@@ -93,7 +93,6 @@ class RoomRewriter:
             room_id, number = tokens.new_room_id(), self._allocate_number(conn)
         spec = self.spec_for(room_id, number, kind)
         conference.apply_room(cal, spec)
-        cal.add_missing_timezones()
         text = ical.serialize(cal)
         main = conference.master(cal)
         token = spec.join_url.rsplit("/", 1)[1]

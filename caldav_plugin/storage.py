@@ -66,10 +66,17 @@ class Collection(multifilesystem.Collection):
                 if retired:
                     log.info("%d room(s) retired with collection %s", retired, self.path)
             else:
-                old = self._get(href, verify_href=True) if pathutils.is_safe_filesystem_path_component(href) else None
-                if old is not None and old.uid:
-                    if Registry.retire(conn, owner_of(self.path), old.uid):
-                        log.info("room of %s/%s retired (event deleted)", self.path, old.uid)
+                old = (
+                    self._get(href, verify_href=True)
+                    if pathutils.is_safe_filesystem_path_component(href)
+                    else None
+                )
+                if (
+                    old is not None
+                    and old.uid
+                    and Registry.retire(conn, owner_of(self.path), old.uid)
+                ):
+                    log.info("room of %s/%s retired (event deleted)", self.path, old.uid)
             super().delete(href)
 
 
@@ -99,9 +106,7 @@ class Storage(multifilesystem.Storage):
         rewriter = _rewriter()
         path = pathutils.strip_path(href)
         with rewriter.registry.db.transaction() as conn:
-            stored = [
-                _stored_item(rewriter, conn, path, item.uid + ".ics", item) for item in items
-            ]
+            stored = [_stored_item(rewriter, conn, path, item.uid + ".ics", item) for item in items]
             # Events that the import no longer holds lose their rooms.
             Registry.retire_under(conn, path, keep_uids={i.uid for i in stored})
             return super().create_collection(href, stored, props)

@@ -8,6 +8,7 @@ from pathlib import Path
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from conference_backend import keys
 from conference_backend.i18n import PAGES, request_language
@@ -34,9 +35,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def security_headers(
-    request: web.Request, handler: web.RequestHandler  # type: ignore[type-arg]
-) -> web.StreamResponse:
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except web.HTTPNotFound:

@@ -65,7 +65,9 @@ async def _supervise_caldav(stop: asyncio.Event) -> None:
             waiter.cancel()
             return
         stopper.cancel()
-        log.error("the CalDAV server exited with code %s; restarting in %.0f s", proc.returncode, delay)
+        log.error(
+            "the CalDAV server exited with code %s; restarting in %.0f s", proc.returncode, delay
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, 30.0)
@@ -101,6 +103,11 @@ def serve(settings: Settings) -> int:
     print(f"Web:           {settings.web_url}", flush=True)
     if demo:
         print(f"Demo login:    {demo[0]} / {demo[1]}", flush=True)
-    print(f"Mail folder:   {settings.mail_dir}" if not settings.smtp_url else f"SMTP: {settings.smtp_url}", flush=True)
+    print(
+        f"Mail folder:   {settings.mail_dir}"
+        if not settings.smtp_url
+        else f"SMTP: {settings.smtp_url}",
+        flush=True,
+    )
     asyncio.run(_run(settings))
     return 0

@@ -48,7 +48,7 @@ class Account:
 
 
 def check_login(login: str) -> str:
-    if not _LOGIN_RE.match(login):
+    if not _LOGIN_RE.fullmatch(login):
         raise AccountError(
             f"invalid login {login!r}: use 1 to 64 lower-case letters, digits, '.', '-' or '_',"
             " starting with a letter or digit"
@@ -76,9 +76,7 @@ class Accounts:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(
-        self, login: str, email: str, name: str, password: str, entity: str = ""
-    ) -> Account:
+    def add(self, login: str, email: str, name: str, password: str, entity: str = "") -> Account:
         login = check_login(login)
         email = check_email(email)
         name = _clean_text(name, "name") or login
@@ -113,13 +111,13 @@ class Accounts:
     def by_address(self, address: str) -> Account | None:
         with self.db.reading() as conn:
             row = conn.execute(
-                _SELECT + " WHERE login = (SELECT login FROM account_addresses WHERE address = ?)",
+                _SELECT + " WHERE login = (SELECT login FROM account_addresses WHERE address = ?)",  # noqa: S608 - constant SQL
                 (address.strip().lower(),),
             ).fetchone()
         return Account.from_row(row) if row else None
 
     def list(self, disabled: bool | None = None) -> list[Account]:
-        sql, args = _SELECT, ()
+        sql, args = _SELECT, tuple[int, ...]()
         if disabled is not None:
             sql, args = _SELECT + " WHERE disabled = ?", (int(disabled),)
         with self.db.reading() as conn:
@@ -129,8 +127,8 @@ class Accounts:
     def set_disabled(self, login: str, disabled: bool = True) -> None:
         with self.db.transaction() as conn:
             cur = conn.execute(
-                "UPDATE accounts SET disabled = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now')"
-                " WHERE login = ?",
+                "UPDATE accounts SET disabled = ?,"
+                " updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE login = ?",
                 (int(disabled), login),
             )
             if cur.rowcount == 0:

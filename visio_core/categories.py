@@ -49,9 +49,7 @@ _MAX_WORD_LENGTH = 64
 def normalize(word: str) -> str:
     """Fold case and accents and drop separators: the key words are compared on."""
     decomposed = unicodedata.normalize("NFKD", word.strip().casefold())
-    return "".join(
-        c for c in decomposed if not unicodedata.combining(c) and c not in " -_.\t'’"
-    )
+    return "".join(c for c in decomposed if not unicodedata.combining(c) and c not in " -_.\t'’")
 
 
 @dataclass(frozen=True)

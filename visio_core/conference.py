@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from icalendar import Calendar, Event
 from icalendar.prop import vUri
@@ -26,7 +27,7 @@ OUR_PROPS = (ROOM_PROP, ROOM_NUMBER_PROP)
 BLOCK_START = "~~~~~~~~~~ Visio ~~~~~~~~~~"
 BLOCK_END = "~~~~~~~~~~~~~~~~~~~~~~~~~~~"
 _BLOCK_RE = re.compile(
-    r"\n*" + re.escape(BLOCK_START) + r".*?(?:" + re.escape(BLOCK_END) + r"\n?|\Z)", re.DOTALL
+    r"\n*" + re.escape(BLOCK_START) + r".*?(?:" + re.escape(BLOCK_END) + r"|\Z)\n*", re.DOTALL
 )
 
 
@@ -109,9 +110,7 @@ def _is_ours(uri: str, join_prefix: str, room_numbers: Iterable[str]) -> bool:
 def _strip_event(ev: Event, join_prefix: str, room_numbers: set[str]) -> None:
     room_numbers = room_numbers | {str(ev.get(ROOM_NUMBER_PROP, "")).strip()}
     kept = [
-        c
-        for c in _as_list(ev.get("CONFERENCE"))
-        if not _is_ours(str(c), join_prefix, room_numbers)
+        c for c in _as_list(ev.get("CONFERENCE")) if not _is_ours(str(c), join_prefix, room_numbers)
     ]
     ev.pop("CONFERENCE", None)
     for c in kept:
@@ -121,7 +120,8 @@ def _strip_event(ev: Event, join_prefix: str, room_numbers: set[str]) -> None:
             ev.pop(name)
     description = ev.get("DESCRIPTION")
     if description is not None:
-        cleaned = _BLOCK_RE.sub("", str(description).replace("\r\n", "\n")).rstrip("\n")
+        # Text the user wrote after the block stays a paragraph of its own.
+        cleaned = _BLOCK_RE.sub("\n", str(description).replace("\r\n", "\n")).strip("\n")
         ev.pop("DESCRIPTION")
         if cleaned:
             ev.add("DESCRIPTION", cleaned)
@@ -131,7 +131,9 @@ def _strip_event(ev: Event, join_prefix: str, room_numbers: set[str]) -> None:
 
 def description_block(spec: ConferenceSpec) -> str:
     lang = spec.language
-    title = i18n.text("block_title_audio" if spec.kind is RoomKind.AUDIO else "block_title_video", lang)
+    title = i18n.text(
+        "block_title_audio" if spec.kind is RoomKind.AUDIO else "block_title_video", lang
+    )
     lines = [BLOCK_START, title, i18n.text("block_join", lang, url=spec.join_url)]
     if spec.dialin_number and spec.tel_uri:
         lines.append(
@@ -146,7 +148,8 @@ def _apply_event(ev: Event, spec: ConferenceSpec) -> None:
     _strip_event(ev, spec.join_prefix, {spec.room_number})
     others = _as_list(ev.get("CONFERENCE"))
     ev.pop("CONFERENCE", None)
-    features = ["AUDIO"] if spec.kind is RoomKind.AUDIO else ["AUDIO", "VIDEO"]
+    # A list, so icalendar writes FEATURE=AUDIO,VIDEO unquoted (a multi-valued parameter).
+    features: Any = ["AUDIO"] if spec.kind is RoomKind.AUDIO else ["AUDIO", "VIDEO"]
     ev.add(
         "CONFERENCE",
         vUri(spec.join_url),

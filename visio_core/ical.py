@@ -22,7 +22,8 @@ def parse(text: str) -> Calendar:
 
 
 def serialize(cal: Calendar) -> str:
-    return cal.to_ical().decode("utf-8")
+    data: bytes = cal.to_ical()
+    return data.decode("utf-8")
 
 
 def uid_of(cal: Calendar) -> str:
@@ -41,12 +42,12 @@ def _tzids(comp: Component) -> set[str]:
     return found
 
 
-def split_by_uid(text: str) -> dict[str, Calendar]:
+def split_by_uid(whole: Calendar) -> dict[str, Calendar]:
     """One calendar per UID, each with the VTIMEZONEs its components use (imports).
 
-    A body holding a single UID comes back whole, its own top-level properties kept.
+    A calendar holding a single UID comes back whole (the same object, changed:
+    METHOD removed), its own top-level properties kept.
     """
-    whole = parse(text)
     whole.pop("METHOD", None)  # RFC 4791 4.1: stored resources carry no METHOD
     uids = {str(c.get("UID", "")) for c in whole.subcomponents if c.name in OBJECT_TYPES}
     if len(uids) == 1:

@@ -76,7 +76,8 @@ class Registry:
     # reads ---------------------------------------------------------------
     def _one(self, sql: str, args: tuple[Any, ...]) -> Room | None:
         with self.db.reading() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM rooms WHERE {sql}", args).fetchone()
+            # `sql` is one of this module's constant conditions; values are always bound.
+            row = conn.execute(f"SELECT {_COLUMNS} FROM rooms WHERE {sql}", args).fetchone()  # noqa: S608
         return Room.from_row(row) if row else None
 
     def by_owner_uid(self, owner: str, uid: str) -> Room | None:
@@ -93,17 +94,22 @@ class Registry:
 
     def all(self) -> list[Room]:
         with self.db.reading() as conn:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM rooms ORDER BY owner, summary").fetchall()
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM rooms ORDER BY owner, summary"  # noqa: S608
+            ).fetchall()
         return [Room.from_row(r) for r in rows]
 
     def number_taken(self, conn: sqlite3.Connection, number: str) -> bool:
-        return conn.execute("SELECT 1 FROM rooms WHERE room_number = ?", (number,)).fetchone() is not None
+        return (
+            conn.execute("SELECT 1 FROM rooms WHERE room_number = ?", (number,)).fetchone()
+            is not None
+        )
 
     # writes (inside a transaction the caller holds) ------------------------
     @staticmethod
     def upsert(conn: sqlite3.Connection, room: Room) -> None:
         conn.execute(
-            f"INSERT INTO rooms ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+            f"INSERT INTO rooms ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "  # noqa: S608
             "ON CONFLICT(room_id) DO UPDATE SET uid=excluded.uid, owner=excluded.owner,"
             " calendar_path=excluded.calendar_path, href=excluded.href, kind=excluded.kind,"
             " options=excluded.options, token_hash=excluded.token_hash,"
@@ -122,17 +128,22 @@ class Registry:
         """Retire rooms stored in collection `path` or below it, except `keep_uids`."""
         prefix = path.strip("/")
         keep = set(keep_uids)
+        # substr, not LIKE: collection paths are case-sensitive.
         rows = conn.execute(
             "SELECT room_id, uid, calendar_path FROM rooms WHERE calendar_path = ? "
-            "OR calendar_path LIKE ? ESCAPE '\\'",
-            (prefix, prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"),
+            "OR substr(calendar_path, 1, ?) = ?",
+            (prefix, len(prefix) + 1, prefix + "/"),
         ).fetchall()
-        doomed = [r["room_id"] for r in rows if not (r["calendar_path"] == prefix and r["uid"] in keep)]
+        doomed = [
+            r["room_id"] for r in rows if not (r["calendar_path"] == prefix and r["uid"] in keep)
+        ]
         conn.executemany("DELETE FROM rooms WHERE room_id = ?", [(d,) for d in doomed])
         return len(doomed)
 
     @staticmethod
-    def relocate(conn: sqlite3.Connection, owner: str, uid: str, calendar_path: str, href: str) -> None:
+    def relocate(
+        conn: sqlite3.Connection, owner: str, uid: str, calendar_path: str, href: str
+    ) -> None:
         conn.execute(
             "UPDATE rooms SET calendar_path = ?, href = ?,"
             " updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE owner = ? AND uid = ?",

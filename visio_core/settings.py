@@ -53,9 +53,16 @@ class SettingsError(ValueError):
 
 def parse_listen(value: str, name: str) -> tuple[str, int]:
     host, sep, port = value.strip().rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SettingsError(f"{name} must look like HOST:PORT (got {value!r})")
+    bad = not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port or 0) < 65536
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        bad = True  # an IPv6 address needs brackets: [::1]:5232
+    if bad:
+        raise SettingsError(f"{name} must look like HOST:PORT or [IPv6]:PORT (got {value!r})")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 @dataclass(frozen=True)
@@ -101,13 +108,11 @@ class Settings:
 
     @property
     def caldav_url(self) -> str:
-        host, port = self.caldav_listen
-        return f"http://{host}:{port}/"
+        return _url(*self.caldav_listen)
 
     @property
     def web_url(self) -> str:
-        host, port = self.web_listen
-        return f"http://{host}:{port}/"
+        return _url(*self.web_listen)
 
 
 def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
@@ -118,7 +123,9 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         raw[name] = value if value is not None else file_values.get(name, default)
     public_url = raw["public_url"].strip().rstrip("/")
     if not public_url.startswith(("http://", "https://")):
-        raise SettingsError(f"VISIO_PUBLIC_URL must start with http:// or https:// (got {public_url!r})")
+        raise SettingsError(
+            f"VISIO_PUBLIC_URL must start with http:// or https:// (got {public_url!r})"
+        )
     try:
         early = int(raw["early_join_minutes"])
     except ValueError as e:

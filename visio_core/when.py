@@ -20,12 +20,32 @@ _DAYS = {
 }
 _MONTHS = {
     "fr": (
-        "janvier", "février", "mars", "avril", "mai", "juin",
-        "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
     ),
     "en": (
-        "January", "February", "March", "April", "May", "June",
-        "July", "August", "September", "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ),
 }
 
@@ -68,7 +88,9 @@ def occurrences_after(cal: Calendar, after: dt.datetime, limit: int = 1) -> list
         elif "DURATION" in comp:
             end_dt = start_dt + comp["DURATION"].dt
         else:
-            end_dt = start_dt + (dt.timedelta(days=1) if not isinstance(start, dt.datetime) else dt.timedelta(0))
+            end_dt = start_dt + (
+                dt.timedelta(days=1) if not isinstance(start, dt.datetime) else dt.timedelta(0)
+            )
         found.append(Occurrence(start_dt, end_dt, zone))
         if len(found) >= limit:
             break

@@ -19,9 +19,15 @@ def event(
 ) -> str:
     uid = uid or str(uuid.uuid4())
     lines = [
-        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Visio tests//EN",
-        "BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20261130T090000Z",
-        f"DTSTART;TZID={tz}:{start}", f"DTEND;TZID={tz}:{end}", f"SUMMARY:{summary}",
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Visio tests//EN",
+        "BEGIN:VEVENT",
+        f"UID:{uid}",
+        "DTSTAMP:20261130T090000Z",
+        f"DTSTART;TZID={tz}:{start}",
+        f"DTEND;TZID={tz}:{end}",
+        f"SUMMARY:{summary}",
     ]
     if categories is not None:
         lines.append(f"CATEGORIES:{categories}")

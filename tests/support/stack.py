@@ -70,29 +70,52 @@ class Stack:
     def web_url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}/"
 
-    def visio(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def visio(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*VISIO, *args], input=stdin, env=self.env, cwd=ROOT, text=True,
-            capture_output=True, check=check, timeout=120,
+            [*VISIO, *args],
+            input=stdin,
+            env=self.env,
+            cwd=ROOT,
+            text=True,
+            capture_output=True,
+            check=check,
+            timeout=120,
         )
 
-    def add_user(self, login: str, password: str, email: str | None = None, name: str | None = None) -> None:
+    def add_user(
+        self, login: str, password: str, email: str | None = None, name: str | None = None
+    ) -> None:
         self.visio(
-            "users", "add", login, "--email", email or f"{login}@example.org",
-            "--name", name or login.title(), "--password-stdin", stdin=password + "\n",
+            "users",
+            "add",
+            login,
+            "--email",
+            email or f"{login}@example.org",
+            "--name",
+            name or login.title(),
+            "--password-stdin",
+            stdin=password + "\n",
         )
 
     def start(self) -> Stack:
-        log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [*VISIO, "serve"], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            [*VISIO, "serve"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self._log = log
         wait_for(lambda: requests.get(self.web_url + "healthz", timeout=1).ok, what="web backend")
-        wait_for(lambda: requests.request("OPTIONS", self.caldav_url, timeout=1).status_code < 500,
-                 what="CalDAV server")
+        wait_for(
+            lambda: requests.request("OPTIONS", self.caldav_url, timeout=1).status_code < 500,
+            what="CalDAV server",
+        )
         return self
 
     def stop(self) -> None:

@@ -59,6 +59,7 @@ class Application(RadicaleApplication):
                     problem,
                     None,
                 )
+        put.split()  # the slow parse happens here, not under the storage lock
         token = request.current_put.set(put)
         try:
             status, headers, answer, xml = super().do_PUT(

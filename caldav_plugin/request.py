@@ -30,10 +30,15 @@ class PutRequest:
         except ValueError:
             return None
 
-    def calendar_for(self, uid: str) -> Calendar | None:
-        """The client's own components for `uid` (handed out once: callers change them)."""
+    def split(self) -> None:
+        """Parse and split now: the application calls this before Radicale's write lock."""
         if self._by_uid is None:
             self._by_uid = ical.split_by_uid(self.calendar) if self.calendar is not None else {}
+
+    def calendar_for(self, uid: str) -> Calendar | None:
+        """The client's own components for `uid` (handed out once: callers change them)."""
+        self.split()
+        assert self._by_uid is not None
         return self._by_uid.pop(uid, None)
 
 

@@ -40,8 +40,18 @@ def _stored_item(
     if cal is None:
         cal = ical.parse(item.serialize())
     result = rewriter.rewrite(conn, collection_path, href, cal)
-    new_item = radicale_item.Item(collection_path=collection_path.strip("/"), text=result.text)
-    new_item.prepare()  # vobject must read what we store: Radicale filters with it
+    # The rewrite never touches DTSTART, DTEND, DURATION or recurrence, so Radicale's
+    # own analysis of the item (UID, time range for its filters) still holds: reuse
+    # it rather than parse the new text with vobject again under the write lock.
+    item.prepare()
+    new_item = radicale_item.Item(
+        collection_path=collection_path.strip("/"),
+        text=result.text,
+        uid=item.uid,
+        name=item.name,
+        component_name=item.component_name,
+        time_range=item.time_range,
+    )
     if put is not None and result.text.replace("\r\n", "\n") != put.body.replace("\r\n", "\n"):
         put.rewritten = True
     return new_item

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit e2e bench clean
+.PHONY: run test lint typecheck system-deps bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,10 @@ lint: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy visio_core caldav_plugin conference_backend ldap_sync visio_cli
 
-test: lint typecheck
+system-deps:
+	bash scripts/system-deps.sh
+
+test: lint typecheck system-deps
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-test

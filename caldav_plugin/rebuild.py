@@ -21,7 +21,7 @@ def _calendars(storage: radicale_storage.BaseStorage) -> Iterator[radicale_stora
     for principal in storage.discover("/", depth="1"):
         if not isinstance(principal, radicale_storage.BaseCollection) or not principal.path:
             continue
-        for child in storage.discover(principal.path, depth="1"):
+        for child in storage.discover(f"/{principal.path}/", depth="1"):
             if isinstance(child, radicale_storage.BaseCollection) and child.tag == "VCALENDAR":
                 yield child
 
@@ -69,7 +69,7 @@ def rooms_from_calendars(settings: Settings, sections: dict[str, dict[str, str]]
                     token_hash=tokens.hash_token(token),
                     room_number=number,
                     summary=str(main.get("SUMMARY", "")) if main is not None else "",
-                    event=text.replace(token, ""),
+                    event=ical.unfold(text).replace(token, ""),
                     options=meeting_options(cal, settings),
                 )
 

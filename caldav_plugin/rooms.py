@@ -106,7 +106,7 @@ class RoomRewriter:
             token_hash=tokens.hash_token(token),
             room_number=number,
             summary=str(main.get("SUMMARY", "")) if main is not None else "",
-            event=text.replace(token, ""),
+            event=ical.unfold(text).replace(token, ""),
             options=meeting_options(cal, self.settings),
         )
         Registry.upsert(conn, room)

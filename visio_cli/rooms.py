@@ -11,6 +11,11 @@ from visio_core.registry import Registry
 from visio_core.settings import Settings
 
 
+def _one_line(value: str) -> str:
+    """Event data printed in a column: tabs, line breaks and controls become spaces."""
+    return " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in value).split())
+
+
 def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.Namespace) -> int:
     if args.action == "rebuild":
         from caldav_plugin.rebuild import rebuild
@@ -26,5 +31,6 @@ def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.
             nxt = when.format_range(occ, settings.language) if occ else "-"
         except Exception as e:  # one unreadable event must not hide the others
             nxt = f"(unreadable: {e})"
-        print("\t".join((room.room_number, room.kind.value, room.owner, room.summary or "-", nxt)))
+        fields = (room.room_number, room.kind.value, room.owner, room.summary or "-", nxt)
+        print("\t".join(_one_line(f) for f in fields))
     return 0

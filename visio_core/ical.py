@@ -26,6 +26,11 @@ def serialize(cal: Calendar) -> str:
     return data.decode("utf-8")
 
 
+def unfold(text: str) -> str:
+    """Content lines joined back (RFC 5545 3.1), so a value can be searched as one string."""
+    return text.replace("\r\n ", "").replace("\r\n\t", "")
+
+
 def uid_of(cal: Calendar) -> str:
     for comp in cal.subcomponents:
         if comp.name in OBJECT_TYPES and "UID" in comp:

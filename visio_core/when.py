@@ -64,7 +64,7 @@ def _aware(value: dt.date | dt.datetime, fallback: dt.tzinfo) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=fallback)
 
 
-def _zone_name(value: dt.date | dt.datetime) -> str:
+def zone_name(value: dt.date | dt.datetime) -> str:
     tz = value.tzinfo if isinstance(value, dt.datetime) else None
     if tz is None:
         return "UTC"
@@ -80,7 +80,7 @@ def occurrences_after(cal: Calendar, after: dt.datetime, limit: int = 1) -> list
             continue
         start = comp.get("DTSTART").dt
         end_prop = comp.get("DTEND")
-        zone = _zone_name(start)
+        zone = zone_name(start)
         tz = _tz(zone)
         start_dt = _aware(start, tz)
         if end_prop is not None:

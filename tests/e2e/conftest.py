@@ -32,7 +32,9 @@ class DavUser:
 
     def put(self, href: str, ics: str, **headers: str) -> requests.Response:
         return self.session.put(
-            self.url(href), data=ics.encode(), timeout=60,
+            self.url(href),
+            data=ics.encode(),
+            timeout=60,
             headers={"Content-Type": "text/calendar; charset=utf-8", **headers},
         )
 

@@ -63,8 +63,12 @@ def test_same_room_through_edits_and_stale_copies(user: DavUser) -> None:
     # A client that re-PUTs its old copy, without our properties.
     user.put("e.ics", ics.event(uid="edit-1"))
     # An edit of time and title.
-    r = user.put("e.ics", ics.event(uid="edit-1", summary="Comité déplacé", start="20261203T140000",
-                                    end="20261203T153000"))
+    r = user.put(
+        "e.ics",
+        ics.event(
+            uid="edit-1", summary="Comité déplacé", start="20261203T140000", end="20261203T153000"
+        ),
+    )
     assert r.status_code == 204
     stored = user.get("e.ics").text
     ev = ics.vevents(stored)[0]
@@ -94,12 +98,17 @@ def test_overrides_are_rewritten_too(user: DavUser) -> None:
         "DTSTART;TZID=Europe/Paris:20261210T110000\nDTEND;TZID=Europe/Paris:20261210T120000\n"
         "SUMMARY:Réunion hebdo (décalée)\nEND:VEVENT"
     )
-    user.put("w.ics", ics.event(uid="weekly-1", summary="Réunion hebdo", extra="RRULE:FREQ=WEEKLY",
-                                overrides=override))
+    user.put(
+        "w.ics",
+        ics.event(
+            uid="weekly-1", summary="Réunion hebdo", extra="RRULE:FREQ=WEEKLY", overrides=override
+        ),
+    )
     master, moved = ics.vevents(user.get("w.ics").text)
     assert "RECURRENCE-ID" in moved
     assert ics.conferences(master) and [str(c) for c in ics.conferences(master)] == [
-        str(c) for c in ics.conferences(moved)]
+        str(c) for c in ics.conferences(moved)
+    ]
     assert master["X-VISIO-ROOM"] == moved["X-VISIO-ROOM"]
 
 
@@ -129,11 +138,16 @@ def test_move_keeps_the_room(user: DavUser) -> None:
     user.put("m.ics", ics.event(uid="move-1"))
     link = ics.join_link(user.get("m.ics").text)
     other = user.make_calendar("other")
-    r = user.session.request("MOVE", user.url("m.ics"), headers={"Destination": other + "m.ics"},
-                             timeout=10)
+    r = user.session.request(
+        "MOVE", user.url("m.ics"), headers={"Destination": other + "m.ics"}, timeout=10
+    )
     assert r.status_code in (201, 204)
     assert requests.get(link, timeout=10).status_code == 200
     # Re-PUT in the new calendar without our properties: same link.
-    user.session.put(other + "m.ics", data=ics.event(uid="move-1").encode(),
-                     headers={"Content-Type": "text/calendar"}, timeout=10)
+    user.session.put(
+        other + "m.ics",
+        data=ics.event(uid="move-1").encode(),
+        headers={"Content-Type": "text/calendar"},
+        timeout=10,
+    )
     assert ics.join_link(user.session.get(other + "m.ics", timeout=10).text) == link

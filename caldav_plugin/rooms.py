@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass
 
 from icalendar import Calendar
 
@@ -18,13 +17,6 @@ from visio_core.registry import Registry, Room
 from visio_core.settings import Settings
 
 log = logging.getLogger("visio.rooms")
-
-
-@dataclass(frozen=True)
-class Rewritten:
-    text: str
-    room: Room | None
-    retired: bool
 
 
 def owner_of(collection_path: str) -> str:
@@ -70,10 +62,13 @@ class RoomRewriter:
             dialin_number=self.settings.dialin_number or None,
         )
 
-    def rewrite(
-        self, conn: sqlite3.Connection, collection_path: str, href: str, cal: Calendar
-    ) -> Rewritten:
-        """Turn `cal` (changed in place) into its stored form and update the registry."""
+    def apply(
+        self, conn: sqlite3.Connection, collection_path: str, cal: Calendar
+    ) -> conference.ConferenceSpec | None:
+        """Write the room into `cal` (or strip it when the category is gone).
+
+        Returns the room's spec, or None when the event is not (or no longer) a room.
+        """
         owner = owner_of(collection_path)
         uid = ical.uid_of(cal)
         kind = conference.room_kind(cal, self.settings.rules) if uid else None
@@ -82,34 +77,42 @@ class RoomRewriter:
         ).fetchone()
         if kind is None:
             conference.strip_room(cal, self.settings.join_prefix)
-            retired = bool(existing) and Registry.retire(conn, owner, uid)
-            if retired:
+            if existing and Registry.retire(conn, owner, uid):
                 log.info("room of %s/%s retired (category removed)", owner, uid)
-            return Rewritten(ical.serialize(cal), None, retired)
-
+            return None
         if existing:
             room_id, number = existing["room_id"], existing["room_number"]
         else:
             room_id, number = tokens.new_room_id(), self._allocate_number(conn)
+            log.info("room %s (%s) created for %s/%s", room_id, kind.value, owner, uid)
         spec = self.spec_for(room_id, number, kind)
         conference.apply_room(cal, spec)
-        text = ical.serialize(cal)
+        return spec
+
+    def record(
+        self,
+        conn: sqlite3.Connection,
+        collection_path: str,
+        href: str,
+        cal: Calendar,
+        text: str,
+        spec: conference.ConferenceSpec,
+    ) -> Room:
+        """The registry row of the stored event (the join token blanked out)."""
         main = conference.master(cal)
         token = spec.join_url.rsplit("/", 1)[1]
         room = Room(
-            room_id=room_id,
-            uid=uid,
-            owner=owner,
+            room_id=spec.room_id,
+            uid=ical.uid_of(cal),
+            owner=owner_of(collection_path),
             calendar_path=collection_path.strip("/"),
             href=href,
-            kind=kind,
+            kind=spec.kind,
             token_hash=tokens.hash_token(token),
-            room_number=number,
+            room_number=spec.room_number,
             summary=str(main.get("SUMMARY", "")) if main is not None else "",
             event=ical.unfold(text).replace(token, ""),
             options=meeting_options(cal, self.settings),
         )
         Registry.upsert(conn, room)
-        if not existing:
-            log.info("room %s (%s) created for %s/%s", room_id, kind.value, owner, uid)
-        return Rewritten(text, room, False)
+        return room

@@ -16,45 +16,12 @@ import radicale.item as radicale_item
 from radicale import pathutils
 from radicale.storage import multifilesystem
 
-from caldav_plugin import request, services
-from caldav_plugin.rooms import RoomRewriter, owner_of
-from visio_core import ical
+from caldav_plugin import services
+from caldav_plugin.rooms import owner_of
+from caldav_plugin.writer import EventWriter
 from visio_core.registry import Registry
 
 log = logging.getLogger("visio.storage")
-
-
-def _rewriter() -> RoomRewriter:
-    s = services.get()
-    return RoomRewriter(s.settings, s.registry, s.key)
-
-
-def _stored_item(
-    rewriter: RoomRewriter, conn: Any, collection_path: str, href: str, item: radicale_item.Item
-) -> radicale_item.Item:
-    """The item to store in place of `item`: the client's text, rewritten into a room."""
-    if item.component_name not in ical.OBJECT_TYPES and item.name != "VCALENDAR":
-        return item  # address book entries are not ours
-    put = request.current_put.get()
-    cal = put.calendar_for(item.uid) if put else None
-    if cal is None:
-        cal = ical.parse(item.serialize())
-    result = rewriter.rewrite(conn, collection_path, href, cal)
-    # The rewrite never touches DTSTART, DTEND, DURATION or recurrence, so Radicale's
-    # own analysis of the item (UID, time range for its filters) still holds: reuse
-    # it rather than parse the new text with vobject again under the write lock.
-    item.prepare()
-    new_item = radicale_item.Item(
-        collection_path=collection_path.strip("/"),
-        text=result.text,
-        uid=item.uid,
-        name=item.name,
-        component_name=item.component_name,
-        time_range=item.time_range,
-    )
-    if put is not None and result.text.replace("\r\n", "\n") != put.body.replace("\r\n", "\n"):
-        put.rewritten = True
-    return new_item
 
 
 class Collection(multifilesystem.Collection):
@@ -63,14 +30,17 @@ class Collection(multifilesystem.Collection):
     ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
         if not pathutils.is_safe_filesystem_path_component(href):
             raise pathutils.UnsafePathError(href)
-        rewriter = _rewriter()
-        with rewriter.registry.db.transaction() as conn:
-            stored = _stored_item(rewriter, conn, self.path, href, item)
-            return super().upload(href, stored)
+        writer = EventWriter(self._storage)
+        with writer.db.transaction() as conn:
+            old = self._get(href, verify_href=False)
+            stored, after = writer.prepare(conn, self.path, href, item, old)
+            result = super().upload(href, stored)
+            after()
+            return result
 
     def delete(self, href: str | None = None) -> None:
-        db = services.get().db
-        with db.transaction() as conn:
+        writer = EventWriter(self._storage)
+        with writer.db.transaction() as conn:
             if href is None:
                 retired = Registry.retire_under(conn, self.path)
                 if retired:
@@ -81,12 +51,10 @@ class Collection(multifilesystem.Collection):
                     if pathutils.is_safe_filesystem_path_component(href)
                     else None
                 )
-                if (
-                    old is not None
-                    and old.uid
-                    and Registry.retire(conn, owner_of(self.path), old.uid)
-                ):
-                    log.info("room of %s/%s retired (event deleted)", self.path, old.uid)
+                if old is not None and old.uid:
+                    writer.removed(conn, self.path, old)
+                    if Registry.retire(conn, owner_of(self.path), old.uid):
+                        log.info("room of %s/%s retired (event deleted)", self.path, old.uid)
             super().delete(href)
 
 
@@ -113,10 +81,14 @@ class Storage(multifilesystem.Storage):
     ) -> Any:
         if items is None or not props or props.get("tag") != "VCALENDAR":
             return super().create_collection(href, items, props)
-        rewriter = _rewriter()
+        writer = EventWriter(self)
         path = pathutils.strip_path(href)
-        with rewriter.registry.db.transaction() as conn:
-            stored = [_stored_item(rewriter, conn, path, item.uid + ".ics", item) for item in items]
+        with writer.db.transaction() as conn:
+            # An import is not a round of invitations: rooms yes, scheduling no.
+            stored = [
+                writer.prepare(conn, path, item.uid + ".ics", item, None, schedule=False)[0]
+                for item in items
+            ]
             # Events that the import no longer holds lose their rooms.
             Registry.retire_under(conn, path, keep_uids={i.uid for i in stored})
             return super().create_collection(href, stored, props)

@@ -18,6 +18,8 @@ import sys
 from aiohttp import web
 
 from conference_backend.app import create_app
+from conference_backend.mailer import mailer_context
+from visio_cli.ldap import ldap_sync_context
 from visio_core.accounts import Accounts
 from visio_core.db import Database
 from visio_core.settings import Settings
@@ -79,7 +81,11 @@ async def _run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     caldav = asyncio.create_task(_supervise_caldav(stop))
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    app = create_app(settings)
+    app.cleanup_ctx.append(mailer_context(settings))
+    if settings.ldap_uri and settings.ldap_sync_interval:
+        app.cleanup_ctx.append(ldap_sync_context(settings))
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, port = settings.web_listen
     site = web.TCPSite(runner, host, port)

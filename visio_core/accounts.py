@@ -6,8 +6,10 @@ names safe as a CalDAV path segment.
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -15,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from visio_core.db import Database
 
+log = logging.getLogger("visio.accounts")
 _LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$|^[^@\s<>\"]+@localhost$")
 _HASHER = PasswordHasher()
@@ -70,6 +73,17 @@ def _clean_text(value: str, what: str) -> str:
 
 
 _SELECT = "SELECT login, email, name, entity, source, disabled FROM accounts"
+
+
+@dataclass(frozen=True)
+class DirectoryRecord:
+    """What the directory says about one person (written by `visio ldap-sync`)."""
+
+    login: str
+    email: str
+    name: str
+    entity: str
+    addresses: tuple[str, ...]  # every address of the person, primary included
 
 
 class Accounts:
@@ -148,3 +162,104 @@ class Accounts:
         if not ok or row is None or row["disabled"] or stored is _DUMMY_HASH:
             return None
         return self.get(login)
+
+    def addresses(self, login: str) -> tuple[str, ...]:
+        """Every address that resolves to this account (lower-case, sorted)."""
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT address FROM account_addresses WHERE login = ? ORDER BY address", (login,)
+            ).fetchall()
+        return tuple(r["address"] for r in rows)
+
+    def upsert_from_directory(self, records: Iterable[DirectoryRecord]) -> dict[str, str]:
+        """Add or update directory accounts in one transaction.
+
+        Returns login -> "added", "changed" or "unchanged". The disabled flag is the
+        caller's business (the sync knows who left). A local account with the same
+        login becomes a directory account: in LDAP mode the directory decides who
+        that login is. An address held by another enabled account stays with it;
+        one held by a disabled account (someone who left) moves.
+        """
+        records = list(records)
+        outcome: dict[str, str] = {}
+        with self.db.transaction() as conn:
+            # One scan for the batch's addresses (account_addresses has no index on login).
+            logins = {r.login for r in records}
+            held: dict[str, set[str]] = {login: set() for login in logins}
+            for row in conn.execute("SELECT address, login FROM account_addresses"):
+                if row["login"] in logins:
+                    held[row["login"]].add(row["address"])
+            for record in records:
+                outcome[record.login] = _upsert_directory_account(
+                    conn, record, held.get(record.login, set())
+                )
+        return outcome
+
+    def set_disabled_many(self, logins: Iterable[str], disabled: bool = True) -> int:
+        """Disable (or enable) these accounts in one transaction; how many changed state."""
+        changed = 0
+        with self.db.transaction() as conn:
+            for login in logins:
+                changed += conn.execute(
+                    "UPDATE accounts SET disabled = ?,"
+                    " updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now')"
+                    " WHERE login = ? AND disabled != ?",
+                    (int(disabled), login, int(disabled)),
+                ).rowcount
+        return changed
+
+
+def _upsert_directory_account(
+    conn: sqlite3.Connection, record: DirectoryRecord, held: set[str]
+) -> str:
+    login = check_login(record.login)
+    email = check_email(record.email)
+    name = _clean_text(record.name, "name") or login
+    entity = _clean_text(record.entity, "entity")
+    row = conn.execute(
+        "SELECT email, name, entity, source FROM accounts WHERE login = ?", (login,)
+    ).fetchone()
+    if row is None:
+        conn.execute(
+            "INSERT INTO accounts (login, email, name, entity, source) VALUES (?, ?, ?, ?, 'ldap')",
+            (login, email, name, entity),
+        )
+        result = "added"
+    elif (row["email"], row["name"], row["entity"], row["source"]) != (email, name, entity, "ldap"):
+        if row["source"] != "ldap":
+            log.info("account %s (%s) now comes from the directory", login, row["source"])
+        conn.execute(
+            "UPDATE accounts SET email = ?, name = ?, entity = ?, source = 'ldap',"
+            " updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE login = ?",
+            (email, name, entity, login),
+        )
+        result = "changed"
+    else:
+        result = "unchanged"
+    wanted = list(dict.fromkeys(a.strip().lower() for a in (email, *record.addresses)))
+    moved = False
+    for address in held.difference(wanted):
+        conn.execute("DELETE FROM account_addresses WHERE address = ?", (address,))
+        moved = True
+    for address in wanted:
+        if address in held:
+            continue
+        owner = conn.execute(
+            "SELECT a.login, a.disabled FROM account_addresses d JOIN accounts a USING (login)"
+            " WHERE d.address = ?",
+            (address,),
+        ).fetchone()
+        if owner is not None and not owner["disabled"]:
+            log.warning(
+                "%s: address %s already belongs to %s; kept there", login, address, owner["login"]
+            )
+            continue
+        conn.execute(
+            "INSERT INTO account_addresses (address, login) VALUES (?, ?)"
+            " ON CONFLICT (address) DO UPDATE SET login = excluded.login",
+            (address, login),
+        )
+        moved = True
+    if moved and result == "unchanged":
+        result = "changed"
+    return result

@@ -49,6 +49,51 @@ SCHEMA: list[str] = [
     CREATE UNIQUE INDEX rooms_owner_uid ON rooms (owner, uid);
     CREATE INDEX rooms_calendar ON rooms (calendar_path);
     """,
+    # version 2: scheduling (invitations issue)
+    """
+    CREATE TABLE itip_changes (
+        id INTEGER PRIMARY KEY,
+        owner TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        organizer TEXT NOT NULL,
+        organizer_name TEXT NOT NULL DEFAULT '',
+        room_id TEXT,
+        calendar TEXT NOT NULL,          -- the organizer's copy, join link replaced
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        change_id INTEGER NOT NULL REFERENCES itip_changes(id),
+        uid TEXT NOT NULL,
+        recurrence_id TEXT NOT NULL DEFAULT '',
+        sequence INTEGER NOT NULL,
+        method TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        is_update INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+        sent_at TEXT,
+        UNIQUE (uid, recurrence_id, sequence, method, recipient)
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    CREATE TABLE attendee_links (
+        token_hash TEXT PRIMARY KEY,
+        room_id TEXT NOT NULL REFERENCES rooms(room_id) ON DELETE CASCADE,
+        address TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        UNIQUE (room_id, address)
+    );
+    CREATE TABLE rsvp_links (
+        token_hash TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        address TEXT NOT NULL,
+        UNIQUE (owner, uid, address)
+    );
+    """,
 ]
 
 
@@ -73,6 +118,7 @@ class Database:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._lock = threading.RLock()
+        self._depth = 0
         # Two processes may start at once: migrate under an exclusive file lock.
         with open(path.with_suffix(".migrate.lock"), "w") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
@@ -80,8 +126,27 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception.
+
+        Re-entrant: a storage call nested in another (delivering an invitation into
+        an attendee's calendar during the organizer's PUT) joins the outer
+        transaction through a savepoint, so everything commits or nothing does.
+        """
         with self._lock:
+            if self._conn.in_transaction:
+                self._depth += 1
+                name = f"nested_{self._depth}"
+                self._conn.execute(f"SAVEPOINT {name}")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute(f"ROLLBACK TO {name}")
+                    self._conn.execute(f"RELEASE {name}")
+                    raise
+                finally:
+                    self._depth -= 1
+                self._conn.execute(f"RELEASE {name}")
+                return
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn

@@ -7,9 +7,11 @@ caller's business.
 from __future__ import annotations
 
 import configparser
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from visio_core import i18n
 from visio_core.categories import (
@@ -39,11 +41,35 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "ldap_bind_password": ("VISIO_LDAP_BIND_PASSWORD", ""),
     "ldap_filter": ("VISIO_LDAP_FILTER", "(objectClass=inetOrgPerson)"),
     "ldap_login_attribute": ("VISIO_LDAP_LOGIN_ATTRIBUTE", "uid"),
+    "ldap_bind_password_file": ("VISIO_LDAP_BIND_PASSWORD_FILE", ""),
+    "ldap_starttls": ("VISIO_LDAP_STARTTLS", "no"),
+    "ldap_ca_file": ("VISIO_LDAP_CA_FILE", ""),
+    "ldap_mail_attribute": ("VISIO_LDAP_MAIL_ATTRIBUTE", "mail"),
+    "ldap_alt_mail_attributes": (
+        "VISIO_LDAP_ALT_MAIL_ATTRIBUTES",
+        "mailAlternateAddress, proxyAddresses",
+    ),
+    "ldap_name_attributes": ("VISIO_LDAP_NAME_ATTRIBUTES", "displayName, cn"),
+    "ldap_entity_attribute": ("VISIO_LDAP_ENTITY_ATTRIBUTE", "ou"),
+    "ldap_booking_group": ("VISIO_LDAP_BOOKING_GROUP", ""),
+    "ldap_sync_interval": ("VISIO_LDAP_SYNC_INTERVAL", "300"),
+    "ldap_full_sync_interval": ("VISIO_LDAP_FULL_SYNC_INTERVAL", "3600"),
+    "invite_organizer": ("VISIO_INVITE_ORGANIZER", "yes"),
+    "smtp_user": ("VISIO_SMTP_USER", ""),
+    "smtp_password": ("VISIO_SMTP_PASSWORD", ""),
+    "smtp_password_file": ("VISIO_SMTP_PASSWORD_FILE", ""),
+    "smtp_ca_file": ("VISIO_SMTP_CA_FILE", ""),
     "sip_listen": ("VISIO_SIP_LISTEN", ""),
     "sip_allow": ("VISIO_SIP_ALLOW", "127.0.0.0/8"),
     "video_words": ("VISIO_VIDEO_WORDS", ", ".join(DEFAULT_VIDEO_WORDS)),
     "audio_words": ("VISIO_AUDIO_WORDS", ", ".join(DEFAULT_AUDIO_WORDS)),
     "record_words": ("VISIO_RECORD_WORDS", ", ".join(DEFAULT_RECORD_WORDS)),
+    "ice_announced_address": ("VISIO_ICE_ANNOUNCED_ADDRESS", ""),
+    "turn_url": ("VISIO_TURN_URL", ""),
+    "turn_username": ("VISIO_TURN_USERNAME", ""),
+    "turn_credential": ("VISIO_TURN_CREDENTIAL", ""),
+    "room_capacity": ("VISIO_ROOM_CAPACITY", "50"),
+    "room_grace_minutes": ("VISIO_ROOM_GRACE_MINUTES", "15"),
 }
 
 
@@ -85,6 +111,32 @@ class Settings:
     sip_listen: str
     sip_allow: str
     rules: CategoryRules = field(default_factory=CategoryRules.from_words)
+    # Invitations (iMIP): the organizer gets a copy; SMTP credentials (the password
+    # file is read by the mailer, so it never sits in the environment).
+    invite_organizer: bool = True
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_password_file: str = ""
+    smtp_ca_file: str = ""
+    # Accounts from LDAP (ldap_sync, caldav_plugin.ldap_auth); the bind password
+    # file is read by the directory client, not here (parsing stays pure).
+    ldap_bind_password_file: str = ""
+    ldap_starttls: bool = False  # ldap:// upgraded with StartTLS; ldaps:// is TLS anyway
+    ldap_ca_file: str = ""  # PEM CA bundle that verifies the directory's certificate
+    ldap_mail_attribute: str = "mail"
+    ldap_alt_mail_attributes: tuple[str, ...] = ("mailAlternateAddress", "proxyAddresses")
+    ldap_name_attributes: tuple[str, ...] = ("displayName", "cn")  # first one present wins
+    ldap_entity_attribute: str = "ou"  # or "parent": the RDN value of the entry's parent
+    ldap_booking_group: str = ""  # DN of the group whose members may book; unset: everyone
+    ldap_sync_interval: int = 300  # seconds between syncs in `visio serve`; 0: never
+    ldap_full_sync_interval: int = 3600  # seconds between full passes (they see deletions)
+    # The media plane (conference rooms).
+    ice_announced_address: str = ""  # written into ICE host candidates (1:1 NAT, public IP)
+    turn_url: str = ""  # turn:host:port?transport=udp, handed to browsers
+    turn_username: str = ""
+    turn_credential: str = ""
+    room_capacity: int = 50
+    room_grace_minutes: int = 15  # an empty room stays joinable this long after the end
 
     @property
     def join_prefix(self) -> str:
@@ -132,9 +184,17 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         raise SettingsError("VISIO_EARLY_JOIN_MINUTES must be a whole number of minutes") from e
     if early < 0:
         raise SettingsError("VISIO_EARLY_JOIN_MINUTES cannot be negative")
+    capacity = _whole(raw["room_capacity"], "VISIO_ROOM_CAPACITY", minimum=1)
+    grace = _whole(raw["room_grace_minutes"], "VISIO_ROOM_GRACE_MINUTES", minimum=0)
+    turn_url = raw["turn_url"].strip()
+    if turn_url and not turn_url.startswith(("turn:", "turns:", "stun:")):
+        raise SettingsError(
+            f"VISIO_TURN_URL must start with turn:, turns: or stun: (got {turn_url!r})"
+        )
     dialin = raw["dialin_number"].strip()
     if dialin and not any(c.isdigit() for c in dialin):
         raise SettingsError(f"VISIO_DIALIN_NUMBER must be a phone number (got {dialin!r})")
+    ldap = _ldap_options(raw)
     return Settings(
         data_dir=Path(raw["data_dir"]).expanduser().absolute(),
         caldav_listen=parse_listen(raw["caldav_listen"], "VISIO_CALDAV_LISTEN"),
@@ -151,6 +211,7 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         ldap_bind_password=raw["ldap_bind_password"],
         ldap_filter=raw["ldap_filter"].strip(),
         ldap_login_attribute=raw["ldap_login_attribute"].strip() or "uid",
+        **ldap,
         sip_listen=raw["sip_listen"].strip(),
         sip_allow=raw["sip_allow"].strip(),
         rules=CategoryRules.from_words(
@@ -158,7 +219,74 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
             parse_word_list(raw["audio_words"]),
             parse_word_list(raw["record_words"]),
         ),
+        ice_announced_address=raw["ice_announced_address"].strip(),
+        turn_url=turn_url,
+        turn_username=raw["turn_username"].strip(),
+        turn_credential=raw["turn_credential"],
+        room_capacity=capacity,
+        room_grace_minutes=grace,
+        invite_organizer=raw["invite_organizer"].strip().lower() not in _NO,
+        smtp_user=raw["smtp_user"].strip(),
+        smtp_password=raw["smtp_password"],
+        smtp_password_file=raw["smtp_password_file"].strip(),
+        smtp_ca_file=raw["smtp_ca_file"].strip(),
     )
+
+
+def _whole(value: str, variable: str, minimum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError as e:
+        raise SettingsError(f"{variable} must be a whole number (got {value!r})") from e
+    if number < minimum:
+        raise SettingsError(f"{variable} must be at least {minimum} (got {number})")
+    return number
+
+
+_ATTRIBUTE_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)+)$")
+_YES = {"1", "yes", "true", "on"}
+_NO = {"0", "no", "false", "off", ""}
+
+
+def _attribute(value: str, variable: str) -> str:
+    """An LDAP attribute name (or OID): it goes into filters, so nothing else is allowed."""
+    value = value.strip()
+    if not _ATTRIBUTE_RE.fullmatch(value):
+        raise SettingsError(f"{variable} must be an LDAP attribute name (got {value!r})")
+    return value
+
+
+def _ldap_options(raw: Mapping[str, str]) -> dict[str, Any]:
+    uri = raw["ldap_uri"].strip().rstrip("/")
+    if uri and not uri.lower().startswith(("ldap://", "ldaps://")):
+        raise SettingsError(f"VISIO_LDAP_URI must start with ldap:// or ldaps:// (got {uri!r})")
+    starttls = raw["ldap_starttls"].strip().lower()
+    if starttls not in _YES | _NO:
+        raise SettingsError(f"VISIO_LDAP_STARTTLS must be yes or no (got {starttls!r})")
+    _attribute(raw["ldap_login_attribute"] or "uid", "VISIO_LDAP_LOGIN_ATTRIBUTE")
+    entity = raw["ldap_entity_attribute"].strip()
+    return {
+        "ldap_bind_password_file": raw["ldap_bind_password_file"].strip(),
+        "ldap_starttls": starttls in _YES,
+        "ldap_ca_file": raw["ldap_ca_file"].strip(),
+        "ldap_mail_attribute": _attribute(raw["ldap_mail_attribute"], "VISIO_LDAP_MAIL_ATTRIBUTE"),
+        "ldap_alt_mail_attributes": tuple(
+            _attribute(a, "VISIO_LDAP_ALT_MAIL_ATTRIBUTES")
+            for a in raw["ldap_alt_mail_attributes"].split(",")
+            if a.strip()
+        ),
+        "ldap_name_attributes": tuple(
+            _attribute(a, "VISIO_LDAP_NAME_ATTRIBUTES")
+            for a in raw["ldap_name_attributes"].split(",")
+            if a.strip()
+        ),
+        "ldap_entity_attribute": entity and _attribute(entity, "VISIO_LDAP_ENTITY_ATTRIBUTE"),
+        "ldap_booking_group": raw["ldap_booking_group"].strip(),
+        "ldap_sync_interval": _whole(raw["ldap_sync_interval"], "VISIO_LDAP_SYNC_INTERVAL", 0),
+        "ldap_full_sync_interval": _whole(
+            raw["ldap_full_sync_interval"], "VISIO_LDAP_FULL_SYNC_INTERVAL", 0
+        ),
+    }
 
 
 def split_config(text: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:

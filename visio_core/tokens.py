@@ -76,3 +76,13 @@ def load_or_create_key(path: Path) -> bytes:
     if len(data) != KEY_BYTES:
         raise RuntimeError(f"{path} is not a {KEY_BYTES}-byte key; restore it from backup")
     return data
+
+
+def attendee_token(key: bytes, room_id: str, address: str) -> str:
+    """An attendee's personal join token: the room knows who joins."""
+    return derive_token(key, "attendee", room_id, address.lower())
+
+
+def rsvp_token(key: bytes, owner: str, uid: str, address: str) -> str:
+    """Signs one attendee's Accept/Tentative/Decline links for one event."""
+    return derive_token(key, "rsvp", owner, uid, address.lower())

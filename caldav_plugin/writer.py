@@ -1,0 +1,118 @@
+"""What happens when an event is written or removed: room, scheduling, stored text.
+
+One `EventWriter` per storage call. `prepare` turns the client's item into the
+item to store and returns the steps to run once it is stored (queue messages,
+deliver copies). Everything runs inside the caller's registry transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import radicale.item as radicale_item
+from icalendar import Calendar
+from radicale import storage as radicale_storage
+
+from caldav_plugin import request, services
+from caldav_plugin.rooms import RoomRewriter, owner_of
+from caldav_plugin.scheduling import Role, Scheduler, role_of
+from visio_core import ical
+from visio_core.outbox import Outbox
+
+log = logging.getLogger("visio.writer")
+
+AfterWrite = Callable[[], None]
+
+
+def _nothing() -> None:
+    return None
+
+
+class EventWriter:
+    def __init__(self, storage: radicale_storage.BaseStorage) -> None:
+        svc = services.get()
+        self.settings = svc.settings
+        self.accounts = svc.accounts
+        self.db = svc.db
+        self.rooms = RoomRewriter(svc.settings, svc.registry, svc.key)
+        self.scheduler = Scheduler(svc.settings, svc.accounts, svc.key, storage)
+
+    def _role(self, owner: str, cal: Calendar) -> Role:
+        return role_of(cal, self.accounts.get(owner), self.accounts)
+
+    def prepare(
+        self,
+        conn: sqlite3.Connection,
+        collection_path: str,
+        href: str,
+        item: radicale_item.Item,
+        old: radicale_item.Item | None,
+        schedule: bool = True,
+    ) -> tuple[radicale_item.Item, AfterWrite]:
+        if item.component_name not in ical.OBJECT_TYPES and item.name != "VCALENDAR":
+            return item, _nothing  # address book entries are not ours
+        put = request.current_put.get()
+        cal = put.calendar_for(item.uid) if put else None
+        if cal is None:
+            cal = ical.parse(item.serialize())
+        old_cal = _parse_or_none(old)
+        owner = owner_of(collection_path)
+        role = self._role(owner, cal)
+        spec = None
+        if role.kind != "attendee":  # an attendee's copy keeps the organizer's room as is
+            spec = self.rooms.apply(conn, collection_path, cal)
+        if role.kind == "organizer" and schedule:
+            failed = Outbox(self.db).failed_for(ical.uid_of(cal))
+            self.scheduler.prepare_organizer(old_cal, cal, role, failed)
+        text = ical.serialize(cal)
+        if spec is not None:
+            self.rooms.record(conn, collection_path, href, cal, text, spec)
+        # The rewrite never touches DTSTART, DTEND, DURATION or recurrence, so
+        # Radicale's own analysis of the item (UID, time range for its filters)
+        # still holds: reuse it rather than parse the text with vobject again.
+        item.prepare()
+        new_item = radicale_item.Item(
+            collection_path=collection_path.strip("/"),
+            text=text,
+            uid=item.uid,
+            name=item.name,
+            component_name=item.component_name,
+            time_range=item.time_range,
+        )
+        if put is not None and text.replace("\r\n", "\n") != put.body.replace("\r\n", "\n"):
+            put.rewritten = True
+
+        def after() -> None:
+            if not schedule:
+                return
+            if role.kind == "organizer":
+                self.scheduler.after_organizer_write(conn, owner, old_cal, cal, text, role, spec)
+            elif role.kind == "attendee":
+                self.scheduler.after_attendee_write(conn, old_cal, cal, role)
+
+        return new_item, after
+
+    def removed(self, conn: sqlite3.Connection, collection_path: str, old: Any) -> None:
+        """An event was deleted: cancel it (organizer) or decline it (attendee)."""
+        cal = _parse_or_none(old)
+        if cal is None:
+            return
+        owner = owner_of(collection_path)
+        role = self._role(owner, cal)
+        if role.kind == "organizer":
+            self.scheduler.on_organizer_delete(conn, owner, cal, role)
+        elif role.kind == "attendee":
+            self.scheduler.after_attendee_write(conn, cal, None, role, deleted=True)
+
+
+def _parse_or_none(item: Any) -> Calendar | None:
+    if item is None:
+        return None
+    try:
+        return ical.parse(item.serialize())
+    except Exception:  # an unreadable old copy must not block saving a good new one
+        log.warning("cannot read the stored copy of %s", getattr(item, "href", "?"))
+        return None

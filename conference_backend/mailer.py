@@ -1,0 +1,241 @@
+"""The mail worker: sends the outbox over SMTP, or writes .eml files when none is set.
+
+Each message is marked sent in the database right after the SMTP server
+accepts it, so a crash and restart resends nothing that was delivered (the
+window is the instant between the server's 250 and the commit). Temporary
+failures are retried with backoff; permanent ones (5xx) are marked failed,
+logged, listed by `visio outbox`, and shown as SCHEDULE-STATUS 5.1 on the
+organizer's copy at its next save.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiosmtplib
+from aiohttp import web
+
+from visio_core import conference, ical, imip, tokens
+from visio_core.db import Database
+from visio_core.outbox import Outbox, Pending
+from visio_core.settings import Settings
+
+log = logging.getLogger("visio.mailer")
+POLL_SECONDS = 1.0
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    host: str
+    port: int
+    mode: str  # plain | starttls | tls
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    parts = urlsplit(url)
+    modes = {"smtp": ("plain", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
+    if parts.scheme not in modes or not parts.hostname:
+        raise ValueError(
+            f"VISIO_SMTP_URL must be smtp://HOST:PORT, smtp+starttls://… or smtps://… (got {url!r})"
+        )
+    mode, default_port = modes[parts.scheme]
+    return SmtpTarget(parts.hostname, parts.port or default_port, mode)
+
+
+class Mailer:
+    def __init__(self, settings: Settings, db: Database, key: bytes) -> None:
+        self.settings = settings
+        self.outbox = Outbox(db)
+        self.key = key
+        self.wake = asyncio.Event()
+        self.target = parse_smtp_url(settings.smtp_url) if settings.smtp_url else None
+
+    # building -------------------------------------------------------------
+    def build(self, p: Pending) -> EmailMessage:
+        stored = ical.parse(p.calendar)
+        s = self.settings
+        join_url = None
+        room_number = None
+        identity = conference.room_identity(stored)
+        if p.room_id:
+            if p.recipient == p.organizer:
+                join_url = s.join_prefix + tokens.room_token(self.key, p.room_id)
+            else:
+                join_url = s.join_prefix + tokens.attendee_token(self.key, p.room_id, p.recipient)
+            room_number = identity[1] if identity else None
+        rsvp: dict[str, str] = {}
+        if p.method == "REQUEST" and p.recipient != p.organizer:
+            token = tokens.rsvp_token(self.key, p.owner, p.uid, p.recipient)
+            rsvp = {
+                a: f"{s.public_url}/rsvp/{token}?answer={a}"
+                for a in ("ACCEPTED", "TENTATIVE", "DECLINED")
+            }
+        facts = imip.MessageFacts(
+            method=p.method,
+            recurrence_id=p.recurrence_id,
+            sequence=p.sequence,
+            recipient=p.recipient,
+            organizer=p.organizer,
+            organizer_name=p.organizer_name,
+            mail_from=s.mail_from,
+            language=s.language,
+            join_url=join_url,
+            dialin_number=s.dialin_number or None,
+            room_number=room_number,
+            rsvp_urls=rsvp,
+            is_update=p.is_update,
+        )
+        return imip.build_email(p.uid, imip.itip_calendar(stored, facts), facts)
+
+    # sending --------------------------------------------------------------
+    def _password(self) -> str:
+        s = self.settings
+        if s.smtp_password_file:
+            return Path(s.smtp_password_file).read_text().strip()
+        return s.smtp_password
+
+    def _tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.settings.smtp_ca_file or None)
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        t = self.target
+        assert t is not None
+        client = aiosmtplib.SMTP(
+            hostname=t.host,
+            port=t.port,
+            use_tls=t.mode == "tls",
+            start_tls=t.mode == "starttls",
+            tls_context=self._tls_context(),
+            timeout=30,
+        )
+        await client.connect()
+        if self.settings.smtp_user:
+            await client.login(self.settings.smtp_user, self._password())
+        return client
+
+    def _write_eml(self, p: Pending, msg: EmailMessage) -> None:
+        folder = self.settings.mail_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{p.id:08d}-{p.method.lower()}-{p.recipient.replace('/', '_')}.eml"
+        tmp = folder / f".{name}.tmp"
+        tmp.write_bytes(msg.as_bytes())
+        os.replace(tmp, folder / name)
+
+    async def send_due(self) -> int:
+        """Send what is due now; returns how many messages left."""
+        due = await asyncio.to_thread(self.outbox.due, BATCH)
+        if not due:
+            return 0
+        sent = 0
+        client: aiosmtplib.SMTP | None = None
+        try:
+            for p in due:
+                try:
+                    msg = self.build(p)
+                except Exception as e:  # a message we cannot build will never send
+                    log.exception("cannot build message %d to %s", p.id, p.recipient)
+                    await asyncio.to_thread(self.outbox.mark_failed, p.id, p.attempts, str(e), True)
+                    continue
+                if self.target is None:
+                    await asyncio.to_thread(self._write_eml, p, msg)
+                    await asyncio.to_thread(self.outbox.mark_sent, [p.id])
+                    sent += 1
+                    continue
+                try:
+                    if client is None:
+                        client = await self._connect()
+                    await client.send_message(
+                        msg, sender=self.settings.mail_from, recipients=[p.recipient]
+                    )
+                except aiosmtplib.SMTPRecipientsRefused as e:
+                    await self._failed(p, str(e), permanent=_permanent(e))
+                    continue
+                except aiosmtplib.SMTPResponseException as e:
+                    await self._failed(p, f"{e.code} {e.message}", permanent=e.code >= 500)
+                    if e.code < 500:
+                        await _close(client)
+                        client = None
+                    continue
+                except (OSError, aiosmtplib.SMTPException, TimeoutError) as e:
+                    # The server is unreachable: everything else waits for the next round.
+                    log.warning("SMTP server %s unreachable: %s", self.settings.smtp_url, e)
+                    for q in due[due.index(p) :]:
+                        await self._failed(q, f"SMTP unreachable: {e}", permanent=False, quiet=True)
+                    await _close(client)
+                    client = None
+                    break
+                await asyncio.to_thread(self.outbox.mark_sent, [p.id])
+                sent += 1
+        finally:
+            await _close(client)
+        if sent:
+            log.info("%d invitation message(s) sent", sent)
+        return sent
+
+    async def _failed(self, p: Pending, error: str, permanent: bool, quiet: bool = False) -> None:
+        gave_up = await asyncio.to_thread(
+            self.outbox.mark_failed, p.id, p.attempts, error, permanent
+        )
+        if gave_up:
+            log.error(
+                "message %d (%s %s) to %s failed for good: %s",
+                p.id,
+                p.method,
+                p.uid,
+                p.recipient,
+                error,
+            )
+        elif not quiet:
+            log.warning("message %d to %s will be retried: %s", p.id, p.recipient, error)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.send_due()
+            except Exception:  # never let one bad round stop the worker
+                log.exception("mail worker round failed")
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
+
+
+def _permanent(e: aiosmtplib.SMTPRecipientsRefused) -> bool:
+    return all(r.code >= 500 for r in e.recipients)
+
+
+async def _close(client: aiosmtplib.SMTP | None) -> None:
+    if client is not None and client.is_connected:
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            client.close()
+
+
+def mailer_context(settings: Settings):  # type: ignore[no-untyped-def]
+    """A cleanup_ctx entry running the mail worker for the app's lifetime."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        db = Database(settings.database_path)
+        mailer = Mailer(settings, db, tokens.load_or_create_key(settings.key_path))
+        task = asyncio.create_task(mailer.run(), name="mail worker")
+        start = time.monotonic()
+        log.info("mail worker started (%s)", settings.smtp_url or f"writing to {settings.mail_dir}")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        db.close()
+        log.debug("mail worker ran %.0f s", time.monotonic() - start)
+
+    return ctx

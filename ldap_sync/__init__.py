@@ -1,0 +1,1 @@
+"""Directory reading into the accounts store (LDAP issue)."""

@@ -1,0 +1,312 @@
+"""iMIP (RFC 6047): the iTIP calendar of one message and the e-mail that carries it.
+
+Pure: stored calendar text and message facts in, an `EmailMessage` out. The
+structure is the one Outlook, Thunderbird, Gmail and Apple Mail all understand:
+multipart/mixed → (multipart/alternative → text/plain, text/html,
+text/calendar; method=…) + the same calendar as invite.ics.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import html
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from icalendar import Calendar, Event
+from icalendar.prop import vCalAddress
+
+from visio_core import conference, when
+from visio_core.ical import unfold
+from visio_core.itip import address_of, attendees, components, exdates
+
+JOIN_PLACEHOLDER = "https://visio.invalid/join-url-placeholder"
+PRIVATE_PROPS = ("X-VISIO-STREAM-URL",)  # secrets: never leave the organizer's copy
+
+_TEXT = {
+    "fr": {
+        "REQUEST": "Invitation",
+        "UPDATE": "Mise à jour",
+        "CANCEL": "Annulé",
+        "REPLY": "Réponse",
+        "join": "Rejoindre la réunion",
+        "when": "Quand",
+        "organizer": "Organisateur",
+        "attendees": "Participants",
+        "phone": "Par téléphone : appelez le {number}, puis tapez le numéro de salle {room} "
+        "suivi de #",
+        "cancelled": "Cette réunion a été annulée.",
+        "cancelled_one": "Cette séance a été annulée.",
+        "answer": "Votre réponse",
+        "ACCEPTED": "Accepter",
+        "TENTATIVE": "Peut-être",
+        "DECLINED": "Refuser",
+        "recorded": "Cette réunion sera enregistrée ou diffusée.",
+        "footer": "Message envoyé par le service de visioconférence pour {organizer}.",
+        "replied": "{name} a répondu : {answer}",
+    },
+    "en": {
+        "REQUEST": "Invitation",
+        "UPDATE": "Updated invitation",
+        "CANCEL": "Cancelled",
+        "REPLY": "Reply",
+        "join": "Join the meeting",
+        "when": "When",
+        "organizer": "Organizer",
+        "attendees": "Attendees",
+        "phone": "By phone: call {number}, then key in the room number {room} followed by #",
+        "cancelled": "This meeting has been cancelled.",
+        "cancelled_one": "This occurrence has been cancelled.",
+        "answer": "Your answer",
+        "ACCEPTED": "Accept",
+        "TENTATIVE": "Tentative",
+        "DECLINED": "Decline",
+        "recorded": "This meeting will be recorded or streamed.",
+        "footer": "Sent by the video meeting service on behalf of {organizer}.",
+        "replied": "{name} replied: {answer}",
+    },
+}
+
+
+def clean_header(value: str, limit: int = 200) -> str:
+    """A header value from event data: no CR, LF, NUL or other controls, bounded length."""
+    text = "".join(" " if (ord(c) < 32 or ord(c) == 127) else c for c in value)
+    return " ".join(text.split())[:limit]
+
+
+@dataclass(frozen=True)
+class MessageFacts:
+    method: str
+    recurrence_id: str | None
+    sequence: int
+    recipient: str
+    organizer: str
+    organizer_name: str
+    mail_from: str
+    language: str
+    join_url: str | None = None  # this recipient's link (personal, or the room's)
+    dialin_number: str | None = None
+    room_number: str | None = None
+    rsvp_urls: dict[str, str] = field(default_factory=dict)  # PARTSTAT -> URL
+    is_update: bool = False
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+def _strip_private(ev: Event, facts: MessageFacts) -> None:
+    for name in PRIVATE_PROPS:
+        ev.pop(name, None)
+    for name in ("CONFERENCE", "URL", "LOCATION", "DESCRIPTION"):
+        values = ev.get(name)
+        if values is None:
+            continue
+        items = values if isinstance(values, list) else [values]
+        ev.pop(name)
+        for v in items:
+            if JOIN_PLACEHOLDER in str(v):
+                if not facts.join_url:
+                    continue
+                new = type(v)(str(v).replace(JOIN_PLACEHOLDER, facts.join_url))
+                new.params = copy.deepcopy(getattr(v, "params", {}))
+                v = new
+            ev.add(name, v)
+
+
+def _prepare(ev: Event, facts: MessageFacts) -> Event:
+    ev = copy.deepcopy(ev)
+    _strip_private(ev, facts)
+    ev.pop("DTSTAMP", None)
+    ev.add("DTSTAMP", facts.now)
+    ev.pop("SEQUENCE", None)
+    ev.add("SEQUENCE", facts.sequence)
+    if "ORGANIZER" in ev:
+        ev["ORGANIZER"].params["SENT-BY"] = f"mailto:{facts.mail_from}"
+    for a in attendees(ev).values():
+        a.params.pop("SCHEDULE-STATUS", None)
+        if facts.method == "REQUEST":
+            a.params["RSVP"] = "TRUE"  # some clients omit it; without it no Accept/Decline
+    return ev
+
+
+def _only_recipient(ev: Event, recipient: str) -> None:
+    """A CANCEL to a removed attendee names that attendee (they are no longer listed)."""
+    if recipient not in attendees(ev):
+        ev.add("ATTENDEE", vCalAddress(f"mailto:{recipient}"))
+
+
+def itip_calendar(stored: Calendar, facts: MessageFacts) -> Calendar:
+    """The METHOD calendar for one message, from the organizer's stored calendar."""
+    out = Calendar()
+    out.add("PRODID", "-//Visio//Calendar videoconferencing//FR")
+    out.add("VERSION", "2.0")
+    out.add("METHOD", facts.method)
+    comps = components(stored)
+    master = comps.get(None) or next(iter(comps.values()))
+    if facts.recurrence_id is None:
+        chosen = [master] if facts.method == "CANCEL" else list(comps.values())
+        events = [_prepare(ev, facts) for ev in chosen]
+    elif facts.recurrence_id in comps:
+        events = [_prepare(comps[facts.recurrence_id], facts)]
+    else:  # an EXDATE: the cancelled occurrence, made from the master
+        events = [_occurrence_of(master, facts)]
+    for ev in events:
+        if facts.method == "CANCEL":
+            ev.pop("STATUS", None)
+            ev.add("STATUS", "CANCELLED")
+            _only_recipient(ev, facts.recipient)
+        out.add_component(ev)
+    for tz in stored.walk("VTIMEZONE"):
+        out.add_component(tz)
+    out.add_missing_timezones()
+    return out
+
+
+def _occurrence_of(master: Event, facts: MessageFacts) -> Event:
+    ev = _prepare(master, facts)
+    value = None
+    for key, d in exdates(master).items():
+        if key == facts.recurrence_id:
+            value = d
+    for name in ("RRULE", "RDATE", "EXDATE", "DTSTART", "DTEND", "DURATION"):
+        ev.pop(name, None)
+    if value is not None:
+        start = value.dt  # type: ignore[attr-defined]
+        ev.add("RECURRENCE-ID", start)
+        ev.add("DTSTART", start)
+        length = _duration(master)
+        if length is not None:
+            ev.add("DTEND", start + length)
+    return ev
+
+
+def _duration(ev: Event) -> dt.timedelta | None:
+    length: Any = getattr(ev.get("DURATION"), "dt", None)
+    end: Any = getattr(ev.get("DTEND"), "dt", None)
+    start: Any = getattr(ev.get("DTSTART"), "dt", None)
+    if length is None and end is not None and start is not None:
+        length = end - start
+    return length if isinstance(length, dt.timedelta) else None
+
+
+def message_id(uid: str, facts: MessageFacts, domain: str) -> str:
+    """Deterministic, so a message retried after a crash is recognisably the same one."""
+    key = "\x1f".join(
+        (uid, facts.recurrence_id or "", str(facts.sequence), facts.method, facts.recipient)
+    )
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
+
+
+def _summary_when(cal: Calendar, facts: MessageFacts) -> tuple[str, str]:
+    comps = components(cal)
+    ev = comps.get(facts.recurrence_id) if facts.recurrence_id else None
+    ev = ev or comps.get(None) or next(iter(comps.values()))
+    summary = str(ev.get("SUMMARY", "")) or "(sans titre)"
+    start = ev.get("DTSTART")
+    if start is None:
+        return summary, ""
+    begin = start.dt
+    length = _duration(ev) or dt.timedelta(0)
+    if not isinstance(begin, dt.datetime):
+        begin = dt.datetime.combine(begin, dt.time(), dt.UTC)
+    zone = when.zone_name(begin)
+    occ = when.Occurrence(begin, begin + length, zone)
+    return summary, when.format_range(occ, facts.language)
+
+
+def build_email(uid: str, itip: Calendar, facts: MessageFacts) -> EmailMessage:
+    t = _TEXT.get(facts.language, _TEXT["fr"])
+    summary, when_text = _summary_when(itip, facts)
+    kind = "UPDATE" if facts.method == "REQUEST" and facts.is_update else facts.method
+    msg = EmailMessage()
+    msg["Subject"] = clean_header(
+        f"{t[kind]} : {summary}" if facts.language == "fr" else f"{t[kind]}: {summary}"
+    )
+    domain = facts.mail_from.rsplit("@", 1)[-1] or "localhost"
+    msg["From"] = Address(
+        clean_header(facts.organizer_name or facts.organizer, 80), addr_spec=facts.mail_from
+    )
+    msg["To"] = Address(addr_spec=facts.recipient)
+    if facts.organizer:
+        msg["Reply-To"] = Address(clean_header(facts.organizer_name, 80), addr_spec=facts.organizer)
+    msg["Date"] = format_datetime(facts.now)
+    msg["Message-ID"] = message_id(uid, facts, domain)
+    msg["Auto-Submitted"] = "auto-generated"
+
+    people = [
+        clean_header(str(a.params.get("CN", "")) or address_of(a), 120)
+        for ev in conference.vevents(itip)[:1]
+        for a in attendees(ev).values()
+    ]
+    cancelled = facts.method == "CANCEL"
+    lines = [summary, ""]
+    if cancelled:
+        lines.append(t["cancelled_one"] if facts.recurrence_id else t["cancelled"])
+    if when_text:
+        lines.append(f"{t['when']} : {when_text}")
+    lines.append(f"{t['organizer']} : {facts.organizer_name} <{facts.organizer}>")
+    if people:
+        lines.append(f"{t['attendees']} : {', '.join(people)}")
+    if facts.join_url and not cancelled:
+        lines += ["", f"{t['join']} : {facts.join_url}"]
+        if facts.dialin_number and facts.room_number:
+            lines.append(t["phone"].format(number=facts.dialin_number, room=facts.room_number))
+    if facts.rsvp_urls and not cancelled:
+        lines += ["", f"{t['answer']} :"]
+        lines += [f"  {t[k]} : {u}" for k, u in facts.rsvp_urls.items()]
+    lines += ["", t["footer"].format(organizer=facts.organizer_name or facts.organizer)]
+    text = "\n".join(lines) + "\n"
+
+    e = html.escape
+    parts = [f"<h1 style='font-size:20px'>{e(summary)}</h1>"]
+    if cancelled:
+        said = t["cancelled_one"] if facts.recurrence_id else t["cancelled"]
+        parts.append(f"<p><strong>{e(said)}</strong></p>")
+    if when_text:
+        parts.append(f"<p><strong>{e(t['when'])} :</strong> {e(when_text)}</p>")
+    parts.append(
+        f"<p><strong>{e(t['organizer'])} :</strong> {e(facts.organizer_name)} "
+        f"&lt;{e(facts.organizer)}&gt;</p>"
+    )
+    if people:
+        parts.append(f"<p><strong>{e(t['attendees'])} :</strong> {e(', '.join(people))}</p>")
+    if facts.join_url and not cancelled:
+        parts.append(
+            f"<p><a href='{e(facts.join_url)}' style='display:inline-block;padding:12px 24px;"
+            f"background:#000091;color:#ffffff;font-weight:bold;text-decoration:none;"
+            f"border-radius:4px'>{e(t['join'])}</a></p>"
+        )
+        if facts.dialin_number and facts.room_number:
+            parts.append(
+                f"<p>{e(t['phone'].format(number=facts.dialin_number, room=facts.room_number))}</p>"
+            )
+    if facts.rsvp_urls and not cancelled:
+        links = " · ".join(f"<a href='{e(u)}'>{e(t[k])}</a>" for k, u in facts.rsvp_urls.items())
+        parts.append(f"<p>{e(t['answer'])} : {links}</p>")
+    parts.append(
+        f"<p style='color:#666;font-size:12px'>"
+        f"{e(t['footer'].format(organizer=facts.organizer_name or facts.organizer))}</p>"
+    )
+    body_html = "<!doctype html><html><body>" + "\n".join(parts) + "</body></html>\n"
+
+    ics = itip.to_ical()
+    msg.set_content(text)
+    msg.add_alternative(body_html, subtype="html")
+    # As text, so it carries charset=utf-8 and quoted-printable: every client reads it inline.
+    msg.add_alternative(ics.decode("utf-8"), subtype="calendar", params={"method": facts.method})
+    msg.make_mixed()
+    msg.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
+    return msg
+
+
+def placeholder_text(stored_text: str, join_url: str | None) -> str:
+    """The stored text with the room's link replaced by a placeholder (no token at rest)."""
+    text = unfold(stored_text)
+    return text.replace(join_url, JOIN_PLACEHOLDER) if join_url else text
+
+
+def room_of(cal: Calendar) -> tuple[str, str] | None:
+    return conference.room_identity(cal)

@@ -1,0 +1,85 @@
+"""Personal join links and RSVP links: derived tokens, stored only as hashes.
+
+Rows follow the organizer's event: an attendee removed from it loses their row
+(and so their link) in the same transaction that stores the change.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from visio_core import tokens
+from visio_core.db import Database
+
+
+@dataclass(frozen=True)
+class Guest:
+    room_id: str
+    address: str
+    name: str
+
+
+def sync_attendee_links(
+    conn: sqlite3.Connection, key: bytes, room_id: str, people: Mapping[str, str]
+) -> None:
+    """Make the room's personal links exactly `people` (address -> display name)."""
+    rows = conn.execute(
+        "SELECT address FROM attendee_links WHERE room_id = ?", (room_id,)
+    ).fetchall()
+    gone = {r["address"] for r in rows} - set(people)
+    conn.executemany(
+        "DELETE FROM attendee_links WHERE room_id = ? AND address = ?",
+        [(room_id, a) for a in gone],
+    )
+    conn.executemany(
+        "INSERT INTO attendee_links (token_hash, room_id, address, name) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(room_id, address) DO UPDATE SET name = excluded.name",
+        [
+            (tokens.hash_token(tokens.attendee_token(key, room_id, a)), room_id, a, n)
+            for a, n in people.items()
+        ],
+    )
+
+
+def sync_rsvp_links(
+    conn: sqlite3.Connection, key: bytes, owner: str, uid: str, addresses: list[str]
+) -> None:
+    marks = ",".join("?" for _ in addresses)
+    conn.execute(
+        f"DELETE FROM rsvp_links WHERE owner = ? AND uid = ? AND address NOT IN ({marks})",  # noqa: S608
+        (owner, uid, *addresses),
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO rsvp_links (token_hash, owner, uid, address) VALUES (?, ?, ?, ?)",
+        [
+            (tokens.hash_token(tokens.rsvp_token(key, owner, uid, a)), owner, uid, a)
+            for a in addresses
+        ],
+    )
+
+
+def drop_rsvp_links(conn: sqlite3.Connection, owner: str, uid: str) -> None:
+    conn.execute("DELETE FROM rsvp_links WHERE owner = ? AND uid = ?", (owner, uid))
+
+
+class Links:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def guest(self, token_hash: str) -> Guest | None:
+        with self.db.reading() as conn:
+            row = conn.execute(
+                "SELECT room_id, address, name FROM attendee_links WHERE token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+        return Guest(row["room_id"], row["address"], row["name"]) if row else None
+
+    def rsvp(self, token_hash: str) -> tuple[str, str, str] | None:
+        """(owner, uid, address) of an RSVP token."""
+        with self.db.reading() as conn:
+            row = conn.execute(
+                "SELECT owner, uid, address FROM rsvp_links WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+        return (row["owner"], row["uid"], row["address"]) if row else None

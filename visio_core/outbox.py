@@ -1,0 +1,172 @@
+"""The durable outbox: iTIP messages written with the event, sent later by the mail worker.
+
+A change (the organizer's calendar, join link replaced by a placeholder) is
+stored once; each message to each recipient is a row, unique per
+(UID, RECURRENCE-ID, SEQUENCE, METHOD, recipient), so a retried PUT or a worker
+restarted after a crash never sends the same message twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from visio_core.db import Database
+from visio_core.itip import Outgoing
+
+# Retry delays after a temporary failure (seconds); after the last, the message fails.
+BACKOFF = (2, 5, 15, 60, 300, 900, 3600, 3600, 3600)
+
+
+@dataclass(frozen=True)
+class Pending:
+    id: int
+    change_id: int
+    uid: str
+    recurrence_id: str | None
+    sequence: int
+    method: str
+    recipient: str
+    is_update: bool
+    attempts: int
+    owner: str
+    organizer: str
+    organizer_name: str
+    room_id: str | None
+    calendar: str
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    uid: str
+    method: str
+    recipient: str
+    state: str
+    attempts: int
+    last_error: str
+    created_at: str
+
+
+def add_change(
+    conn: sqlite3.Connection,
+    *,
+    owner: str,
+    uid: str,
+    organizer: str,
+    organizer_name: str,
+    room_id: str | None,
+    calendar: str,
+    messages: Iterable[Outgoing],
+    is_update: bool,
+) -> int:
+    """Queue `messages` for a change; returns how many rows were new."""
+    msgs = [m for m in messages if m.recipients]
+    if not msgs:
+        return 0
+    change_id = conn.execute(
+        "INSERT INTO itip_changes (owner, uid, organizer, organizer_name, room_id, calendar)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (owner, uid, organizer, organizer_name, room_id, calendar),
+    ).lastrowid
+    before = conn.total_changes
+    conn.executemany(
+        "INSERT OR IGNORE INTO outbox (change_id, uid, recurrence_id, sequence, method,"
+        " recipient, is_update) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (change_id, uid, m.recurrence_id or "", m.sequence, m.method, r, int(is_update))
+            for m in msgs
+            for r in m.recipients
+        ],
+    )
+    return conn.total_changes - before
+
+
+class Outbox:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def due(self, limit: int = 100, now: float | None = None) -> list[Pending]:
+        now = time.time() if now is None else now
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT o.id, o.change_id, o.uid, o.recurrence_id, o.sequence, o.method,"
+                " o.recipient, o.is_update, o.attempts, c.owner, c.organizer,"
+                " c.organizer_name, c.room_id, c.calendar"
+                " FROM outbox o JOIN itip_changes c ON c.id = o.change_id"
+                " WHERE o.state = 'pending' AND o.next_attempt_at <= ?"
+                " ORDER BY o.id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        return [
+            Pending(
+                id=r["id"],
+                change_id=r["change_id"],
+                uid=r["uid"],
+                recurrence_id=r["recurrence_id"] or None,
+                sequence=r["sequence"],
+                method=r["method"],
+                recipient=r["recipient"],
+                is_update=bool(r["is_update"]),
+                attempts=r["attempts"],
+                owner=r["owner"],
+                organizer=r["organizer"],
+                organizer_name=r["organizer_name"],
+                room_id=r["room_id"],
+                calendar=r["calendar"],
+            )
+            for r in rows
+        ]
+
+    def mark_sent(self, ids: Iterable[int]) -> None:
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "UPDATE outbox SET state = 'sent', attempts = attempts + 1,"
+                " sent_at = strftime('%Y-%m-%dT%H:%M:%SZ','now'), last_error = '' WHERE id = ?",
+                [(i,) for i in ids],
+            )
+
+    def mark_failed(self, msg_id: int, attempts: int, error: str, permanent: bool) -> bool:
+        """Record a failure; returns True when the message will not be retried."""
+        give_up = permanent or attempts >= len(BACKOFF)
+        delay = BACKOFF[min(attempts, len(BACKOFF) - 1)]
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET state = ?, attempts = ?, last_error = ?,"
+                " next_attempt_at = ? WHERE id = ?",
+                (
+                    "failed" if give_up else "pending",
+                    attempts + 1,
+                    error[:500],
+                    time.time() + delay,
+                    msg_id,
+                ),
+            )
+        return give_up
+
+    def retry_now(self) -> None:
+        """Make every pending message due (the SMTP server came back)."""
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE outbox SET next_attempt_at = 0 WHERE state = 'pending'")
+
+    def listing(self, states: Iterable[str] = ("pending", "failed")) -> list[Row]:
+        wanted = tuple(states)
+        marks = ",".join("?" for _ in wanted)
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT id, uid, method, recipient, state, attempts, last_error, created_at"  # noqa: S608
+                f" FROM outbox WHERE state IN ({marks}) ORDER BY id",
+                wanted,
+            ).fetchall()
+        return [Row(**dict(r)) for r in rows]
+
+    def failed_for(self, uid: str) -> dict[str, str]:
+        """Recipients of `uid` whose last message failed for good, with the error."""
+        with self.db.reading() as conn:
+            rows = conn.execute(
+                "SELECT recipient, last_error FROM outbox WHERE uid = ? AND state = 'failed'",
+                (uid,),
+            ).fetchall()
+        return {r["recipient"]: r["last_error"] for r in rows}

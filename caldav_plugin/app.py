@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from http import client
 from typing import Any
 
@@ -13,10 +13,11 @@ import radicale.server
 from radicale import config as radicale_config
 from radicale import httputils
 from radicale import log as radicale_log
+from radicale import storage as radicale_storage
 from radicale.app import Application as RadicaleApplication
 from radicale.log import logger as radicale_logger
 
-from caldav_plugin import request, services
+from caldav_plugin import dav, internal_api, request, services
 from visio_core.recurrence import excessive_recurrence
 from visio_core.settings import Settings
 
@@ -24,7 +25,80 @@ log = logging.getLogger("visio.caldav")
 
 
 class Application(RadicaleApplication):
-    """Radicale, plus: the raw PUT body for the storage, and no strong ETag on rewritten PUTs."""
+    """Radicale, plus: the raw PUT body for the storage, no strong ETag on rewritten PUTs,
+    and the scheduling surface (RFC 6638) Radicale does not have."""
+
+    def __call__(self, environ: Mapping[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith("/.visio/"):
+            return internal_api.handle(self._storage, environ, start_response)
+
+        def advertise(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            # The server sends invitations itself, so clients must not (RFC 6638 2.1).
+            headers = [
+                (k, f"{v}, calendar-auto-schedule" if k.upper() == "DAV" else v) for k, v in headers
+            ]
+            return start_response(status, headers, *exc)
+
+        return super().__call__(environ, advertise)
+
+    def do_PROPFIND(
+        self,
+        environ: Mapping[str, Any],
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        status, headers, answer, xml = super().do_PROPFIND(
+            environ, base_prefix, path, user, user_groups, request_info
+        )
+        if status == client.MULTI_STATUS and isinstance(answer, bytes):
+            accounts = services.get().accounts
+            answer = dav.complete_propfind(
+                answer,
+                base_prefix,
+                lambda login: accounts.get(login) if login == user else None,
+                lambda account: list(accounts.addresses(account.login)) or [account.email],
+            )
+        return status, headers, answer, xml
+
+    def do_POST(
+        self,
+        environ: Mapping[str, Any],
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        parts = [p for p in path.split("/") if p]
+        if len(parts) != 2 or parts[1] != "outbox":
+            return super().do_POST(environ, base_prefix, path, user, user_groups, request_info)
+        if not user or parts[0] != user:
+            return httputils.NOT_ALLOWED
+        try:
+            body = httputils.read_request_body(self.configuration, environ, request_info)
+            with self._storage.acquire_lock("r", user):
+                xml = dav.freebusy_response(body, self._calendars_of)
+        except (ValueError, KeyError, RuntimeError) as e:
+            return (
+                client.BAD_REQUEST,
+                {"Content-Type": "text/plain"},
+                f"Bad free/busy request: {e}",
+                None,
+            )
+        return client.OK, {"Content-Type": "application/xml; charset=utf-8"}, xml, None
+
+    def _calendars_of(self, address: str) -> list[Any] | None:
+        account = services.get().accounts.by_address(address)
+        if account is None or account.disabled:
+            return None
+        return [
+            c
+            for c in self._storage.discover(f"/{account.login}/", depth="1")
+            if isinstance(c, radicale_storage.BaseCollection) and c.tag == "VCALENDAR"
+        ]
 
     def do_PUT(
         self,
@@ -87,7 +161,9 @@ def radicale_configuration(
                 "type": "caldav_plugin.storage",
                 "filesystem_folder": str(settings.collections_dir),
             },
-            "auth": {"type": "caldav_plugin.auth"},
+            "auth": {
+                "type": "caldav_plugin.auth"
+            },
             "rights": {"type": "owner_only"},
             "hook": {"type": "none"},
         },

@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     ena = users.add_parser("enable", help="let a disabled account log in again")
     ena.add_argument("login")
 
+    out = sub.add_parser("outbox", help="invitation messages pending or failed")
+    out.add_argument("--all", action="store_true", help="also list the messages already sent")
+    out.add_argument("--retry", action="store_true", help="retry pending messages now")
+
     rooms = sub.add_parser("rooms", help="the room registry").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -67,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             from visio_cli import users
 
             return users.run(settings, args)
+        if args.command == "outbox":
+            from visio_cli import outbox
+
+            return outbox.run(settings, args)
         if args.command == "rooms":
             from visio_cli import rooms
 

@@ -86,3 +86,8 @@ def attendee_token(key: bytes, room_id: str, address: str) -> str:
 def rsvp_token(key: bytes, owner: str, uid: str, address: str) -> str:
     """Signs one attendee's Accept/Tentative/Decline links for one event."""
     return derive_token(key, "rsvp", owner, uid, address.lower())
+
+
+def sign(key: bytes, body: bytes) -> str:
+    """Signature of a call from the backend to the CalDAV side's internal API."""
+    return hmac.new(key, b"internal-api\x1f" + body, hashlib.sha256).hexdigest()

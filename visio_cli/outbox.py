@@ -1,0 +1,42 @@
+"""`visio outbox`: invitation messages not yet sent, and those that failed."""
+
+from __future__ import annotations
+
+import argparse
+
+from visio_core.db import Database
+from visio_core.outbox import Outbox
+from visio_core.settings import Settings
+
+
+def _one_line(value: str) -> str:
+    return " ".join("".join(" " if ord(c) < 32 else c for c in value).split())
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    outbox = Outbox(Database(settings.database_path))
+    states = ("pending", "failed", "sent") if args.all else ("pending", "failed")
+    rows = outbox.listing(states)
+    if args.retry:
+        outbox.retry_now()
+        print("pending messages will be retried now")
+    if not rows:
+        print("outbox empty: every message has been sent")
+        return 0
+    for r in rows:
+        print(
+            "\t".join(
+                _one_line(str(v))
+                for v in (
+                    r.id,
+                    r.state,
+                    r.attempts,
+                    r.method,
+                    r.recipient,
+                    r.uid,
+                    r.created_at,
+                    r.last_error or "-",
+                )
+            )
+        )
+    return 1 if any(r.state == "failed" for r in rows) else 0

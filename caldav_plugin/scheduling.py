@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import sqlite3
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,7 @@ class Scheduler:
         self.accounts = accounts
         self.key = key
         self.storage = storage
+        self._known: dict[str, Account | None] = {}  # address -> account, for this call
 
     # organizer side -------------------------------------------------------
     def prepare_organizer(
@@ -87,6 +89,7 @@ class Scheduler:
         """ORGANIZER when missing, SEQUENCE raised, SCHEDULE-STATUS on each attendee."""
         account = role.account
         assert account is not None
+        self._resolve(a for ev in conference.vevents(cal) for a in itip.attendees(ev))
         for ev in conference.vevents(cal):
             people = itip.attendees(ev)
             if people and "ORGANIZER" not in ev:
@@ -109,8 +112,17 @@ class Scheduler:
                     att.params["SCHEDULE-STATUS"] = STATUS_DELIVERED if internal else STATUS_SENT
         itip.bump_sequences(old, cal)
 
+    def _resolve(self, addresses: Iterable[str]) -> None:
+        """Look up many attendees at once; `_internal` then answers from memory."""
+        todo = [a for a in addresses if a not in self._known]
+        if todo:
+            found = self.accounts.by_addresses(todo)
+            self._known.update({a: found.get(a) for a in todo})
+
     def _internal(self, address: str) -> Account | None:
-        acc = self.accounts.by_address(address)
+        if address not in self._known:
+            self._resolve([address])
+        acc = self._known[address]
         return acc if acc is not None and not acc.disabled else None
 
     def after_organizer_write(

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import aiosmtplib
 from aiohttp import web
+from icalendar import Calendar
 
 from visio_core import conference, ical, imip, tokens
 from visio_core.db import Database
@@ -59,12 +60,36 @@ class Mailer:
         self.outbox = Outbox(db)
         self.key = key
         self.wake = asyncio.Event()
+        self._cache: dict[
+            tuple[int, str, str | None, int], tuple[Calendar, Calendar, ical.Template]
+        ] = {}
         self.target = parse_smtp_url(settings.smtp_url) if settings.smtp_url else None
 
     # building -------------------------------------------------------------
+    def _shared(self, p: Pending) -> tuple[Calendar, Calendar, ical.Template]:
+        """What every recipient of the same message shares: parsed once per batch."""
+        key = (p.change_id, p.method, p.recurrence_id, p.sequence)
+        if key not in self._cache:
+            stored = ical.parse(p.calendar)
+            facts = imip.MessageFacts(
+                method=p.method,
+                recurrence_id=p.recurrence_id,
+                sequence=p.sequence,
+                recipient=p.organizer,
+                organizer=p.organizer,
+                organizer_name=p.organizer_name,
+                mail_from=self.settings.mail_from,
+                language=self.settings.language,
+                join_url=imip.JOIN_PLACEHOLDER,
+            )
+            itip_cal = imip.itip_calendar(stored, facts)
+            template = ical.Template(ical.serialize(itip_cal), imip.JOIN_PLACEHOLDER)
+            self._cache[key] = (stored, itip_cal, template)
+        return self._cache[key]
+
     def build(self, p: Pending) -> EmailMessage:
-        stored = ical.parse(p.calendar)
         s = self.settings
+        stored, itip_cal, template = self._shared(p)
         join_url = None
         room_number = None
         identity = conference.room_identity(stored)
@@ -96,7 +121,9 @@ class Mailer:
             rsvp_urls=rsvp,
             is_update=p.is_update,
         )
-        return imip.build_email(p.uid, imip.itip_calendar(stored, facts), facts)
+        if p.method == "CANCEL":  # names the recipient, who may no longer be listed
+            return imip.build_email(p.uid, imip.itip_calendar(stored, facts), facts)
+        return imip.build_email(p.uid, itip_cal, facts, template.render(join_url or ""))
 
     # sending --------------------------------------------------------------
     def _password(self) -> str:
@@ -135,6 +162,7 @@ class Mailer:
     async def send_due(self) -> int:
         """Send what is due now; returns how many messages left."""
         due = await asyncio.to_thread(self.outbox.due, BATCH)
+        self._cache.clear()
         if not due:
             return 0
         sent = 0

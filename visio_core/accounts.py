@@ -130,6 +130,23 @@ class Accounts:
             ).fetchone()
         return Account.from_row(row) if row else None
 
+    def by_addresses(self, addresses: Iterable[str]) -> dict[str, Account]:
+        """Accounts of many addresses in one query (attendee lists run to thousands)."""
+        wanted = sorted({a.strip().lower() for a in addresses})
+        found: dict[str, Account] = {}
+        with self.db.reading() as conn:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" for _ in chunk)
+                rows = conn.execute(
+                    "SELECT ad.address, a.login, a.email, a.name, a.entity, a.source, a.disabled"  # noqa: S608
+                    " FROM account_addresses ad JOIN accounts a ON a.login = ad.login"
+                    f" WHERE ad.address IN ({marks})",
+                    chunk,
+                ).fetchall()
+                found.update({r["address"]: Account.from_row(r) for r in rows})
+        return found
+
     def list(self, disabled: bool | None = None) -> list[Account]:
         sql, args = _SELECT, tuple[int, ...]()
         if disabled is not None:

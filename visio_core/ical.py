@@ -78,3 +78,44 @@ def split_by_uid(whole: Calendar) -> dict[str, Calendar]:
             cal.add_component(comp)
         result[uid] = cal
     return result
+
+
+def fold(line: str, limit: int = 75) -> str:
+    """One content line folded at `limit` octets (RFC 5545 3.1), never inside a character."""
+    if len(line.encode("utf-8")) <= limit:
+        return line
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for ch in line:
+        width = len(ch.encode("utf-8"))
+        if size + width > limit:
+            parts.append("".join(current))
+            current, size = [" "], 1
+        current.append(ch)
+        size += width
+    parts.append("".join(current))
+    return "\r\n".join(parts)
+
+
+class Template:
+    """A serialised calendar in which a marker string is replaced per recipient.
+
+    Lines without the marker keep their folded text; only lines that change are
+    folded again, so a 200-recipient fan-out serialises the calendar once.
+    """
+
+    def __init__(self, text: str, marker: str) -> None:
+        self.marker = marker
+        self.lines: list[tuple[str, str]] = []  # (unfolded, as folded in `text`)
+        for folded in text.replace("\r\n ", "\x00 ").replace("\r\n\t", "\x00\t").split("\r\n"):
+            if folded:
+                original = folded.replace("\x00", "\r\n")
+                self.lines.append((folded.replace("\x00 ", "").replace("\x00\t", ""), original))
+
+    def render(self, value: str) -> str:
+        out = [
+            fold(line.replace(self.marker, value)) if self.marker in line else original
+            for line, original in self.lines
+        ]
+        return "\r\n".join(out) + "\r\n"

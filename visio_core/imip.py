@@ -217,7 +217,11 @@ def _summary_when(cal: Calendar, facts: MessageFacts) -> tuple[str, str]:
     return summary, when.format_range(occ, facts.language)
 
 
-def build_email(uid: str, itip: Calendar, facts: MessageFacts) -> EmailMessage:
+def build_email(
+    uid: str, itip: Calendar, facts: MessageFacts, ics_text: str | None = None
+) -> EmailMessage:
+    """The e-mail of one message; `ics_text` is the calendar already rendered for this
+    recipient (a fan-out renders a template), else `itip` is serialised here."""
     t = _TEXT.get(facts.language, _TEXT["fr"])
     summary, when_text = _summary_when(itip, facts)
     kind = "UPDATE" if facts.method == "REQUEST" and facts.is_update else facts.method
@@ -292,7 +296,7 @@ def build_email(uid: str, itip: Calendar, facts: MessageFacts) -> EmailMessage:
     )
     body_html = "<!doctype html><html><body>" + "\n".join(parts) + "</body></html>\n"
 
-    ics = itip.to_ical()
+    ics: bytes = ics_text.encode("utf-8") if ics_text is not None else itip.to_ical()
     msg.set_content(text)
     msg.add_alternative(body_html, subtype="html")
     # As text, so it carries charset=utf-8 and quoted-printable: every client reads it inline.

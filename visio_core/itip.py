@@ -8,6 +8,7 @@ where the client forgot, so Outlook does not ignore the update.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -23,13 +24,13 @@ _IGNORED = {"DTSTAMP", "LAST-MODIFIED", "SEQUENCE", "CREATED", "ATTENDEE", *OUR_
 NO_SERVER_SCHEDULING = {"CLIENT", "NONE"}
 
 
+_ADDRESS = re.compile(r"^(?:mailto:)?\s*([^@\s<>,;\0]+@[^@\s<>,;\0]+)\s*$", re.IGNORECASE)
+
+
 def address_of(value: object) -> str:
     """'mailto:Alice@Example.org' -> 'alice@example.org' ('' when not a mail address)."""
-    text = str(value).strip()
-    if text.lower().startswith("mailto:"):
-        text = text[7:]
-    text = text.strip().lower()
-    return text if "@" in text and not any(c in text for c in " \r\n\0<>,;") else ""
+    found = _ADDRESS.match(str(value).strip())
+    return found.group(1).lower() if found else ""
 
 
 def _as_list(value: object) -> list[object]:

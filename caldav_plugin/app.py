@@ -18,6 +18,7 @@ from radicale.app import Application as RadicaleApplication
 from radicale.log import logger as radicale_logger
 
 from caldav_plugin import dav, internal_api, request, services
+from caldav_plugin.ldap_auth import LoginUnavailable
 from visio_core.recurrence import excessive_recurrence
 from visio_core.settings import Settings
 
@@ -100,6 +101,20 @@ class Application(RadicaleApplication):
             if isinstance(c, radicale_storage.BaseCollection) and c.tag == "VCALENDAR"
         ]
 
+    def _handle_request(self, environ: Mapping[str, Any]) -> Any:
+        try:
+            return super()._handle_request(environ)
+        except LoginUnavailable:
+            # The directory cannot check passwords now (logged by the auth plugin).
+            # 503 + Retry-After tells clients to come back; Radicale would say 500.
+            body = b"The account directory is unreachable; try again in a minute.\n"
+            headers = [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Retry-After", "60"),
+                ("Content-Length", str(len(body))),
+            ]
+            return "503 Service Unavailable", headers, [body]
+
     def do_PUT(
         self,
         environ: Mapping[str, Any],
@@ -162,7 +177,7 @@ def radicale_configuration(
                 "filesystem_folder": str(settings.collections_dir),
             },
             "auth": {
-                "type": "caldav_plugin.auth"
+                "type": "caldav_plugin.ldap_auth" if settings.ldap_uri else "caldav_plugin.auth"
             },
             "rights": {"type": "owner_only"},
             "hook": {"type": "none"},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,11 +14,17 @@ from aiohttp.typedefs import Handler
 
 from conference_backend import keys
 from conference_backend.i18n import PAGES, request_language
+from conference_backend.identity import RoomLinks
 from conference_backend.join import join_page, not_found
+from conference_backend.rooms import RoomManager
+from conference_backend.sfu import passthrough
+from conference_backend.signaling import room_socket
 from visio_core.accounts import Accounts
 from visio_core.db import Database
+from visio_core.links import Links
 from visio_core.registry import Registry
 from visio_core.settings import Settings
+from visio_core.tokens import load_or_create_key
 
 HERE = Path(__file__).parent
 
@@ -58,7 +66,27 @@ def create_app(settings: Settings) -> web.Application:
         yield
         db.close()
 
+    async def rooms(app: web.Application) -> AsyncIterator[None]:
+        passthrough.install()  # process-wide: encoded forwarding, loopback ICE fallback
+        # aioice logs every connectivity check at INFO: one line per candidate pair.
+        logging.getLogger("aioice").setLevel(logging.WARNING)
+        app[keys.SERVER_KEY] = load_or_create_key(settings.key_path)
+        app[keys.LINKS] = RoomLinks(app[keys.REGISTRY], Links(app[keys.DB]), app[keys.ACCOUNTS])
+        manager = RoomManager(app[keys.REGISTRY])
+        app[keys.ROOMS] = manager
+        watch = asyncio.create_task(manager.watch(), name="room watch")
+        yield
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
+        await manager.shutdown()
+
+    async def hang_up(app: web.Application) -> None:
+        # Before aiohttp waits for open handlers: sockets left open would hold shutdown.
+        await app[keys.ROOMS].shutdown()
+
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(rooms)
+    app.on_shutdown.append(hang_up)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -67,5 +95,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/", home)
     app.router.add_get("/healthz", health)
     app.router.add_get("/j/{token}", join_page)
+    app.router.add_get("/ws/{token}", room_socket)
     app.router.add_static("/static", HERE / "static")
     return app

@@ -1,25 +1,31 @@
-"""Join links: `/j/{token}` answers with the meeting's page, or the one 404 page.
+"""Join links: `/j/{token}` answers with the meeting's room page, or the one 404 page.
 
 An unknown, malformed or retired token takes the same path (hash, one indexed
 lookup, the same template), so the answer tells nothing about which it was.
+The page itself is static HTML plus ES modules; it talks to `/ws/{token}`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from conference_backend import keys
-from conference_backend.i18n import PAGES, request_language
+from conference_backend import keys, schedule
+from conference_backend.i18n import PAGES, ROOM, request_language
 from visio_core import ical, tokens, when
 from visio_core.categories import RoomKind
 
 log = logging.getLogger("visio.join")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def valid_token(token: str) -> bool:
+    return bool(_TOKEN_RE.match(token))
 
 
 def not_found(request: web.Request) -> web.Response:
@@ -34,9 +40,10 @@ def not_found(request: web.Request) -> web.Response:
 async def join_page(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     digest = tokens.hash_token(token)  # hashed even when malformed: same cost either way
-    room = request.app[keys.REGISTRY].by_token_hash(digest)
-    if room is None or not _TOKEN_RE.match(token):
+    admission = request.app[keys.LINKS].lookup(digest)
+    if admission is None or not valid_token(token):
         return not_found(request)
+    room = admission.room
     settings = request.app[keys.SETTINGS]
     lang = request_language(request)
     t = PAGES[lang]
@@ -45,17 +52,49 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         occurrence = when.next_occurrence(ical.parse(room.event), dt.datetime.now(dt.UTC))
     except Exception:  # a stored event the occurrence engine cannot read: show the title
         log.exception("cannot compute the next occurrence of room %s", room.room_id)
+    audio = room.kind is RoomKind.AUDIO
+    now = dt.datetime.now(dt.UTC)
+    live = request.app[keys.ROOMS].get(room.room_id)
+    state, opens_at = "lobby", None
+    if live is None or not live.participants:
+        try:
+            win = schedule.window(
+                room.event,
+                now,
+                dt.timedelta(minutes=settings.early_join_minutes),
+                dt.timedelta(minutes=settings.room_grace_minutes),
+            )
+            state = {"open": "lobby", "waiting": "waiting", "ended": "closed"}[win.state]
+            opens_at = win.opens_at.isoformat() if win.opens_at else None
+        except Exception:
+            log.exception("cannot compute the window of room %s", room.room_id)
+    config = {
+        "state": state,
+        "opensAt": opens_at,
+        "serverTime": now.isoformat(),
+        "socket": f"/ws/{token}",
+        "lang": lang,
+        "kind": room.kind.value,
+        "personal": admission.person is not None,
+        "name": admission.person.name if admission.person else "",
+        "t": ROOM[lang],
+    }
     context = {
         "lang": lang,
         "t": t,
-        "summary": room.summary or t["kind_video"],
-        "kind_label": t["kind_audio"] if room.kind is RoomKind.AUDIO else t["kind_video"],
+        "r": ROOM[lang],
+        "audio": audio,
+        "summary": room.summary or (t["kind_audio"] if audio else t["kind_video"]),
+        "kind_label": t["kind_audio"] if audio else t["kind_video"],
         "when": when.format_range(occurrence, lang) if occurrence else "",
         "when_iso": occurrence.start.isoformat() if occurrence else "",
         "opens": t["room_opens"].format(minutes=settings.early_join_minutes),
         "phone": t["phone"].format(number=settings.dialin_number, room=room.room_number)
         if settings.dialin_number
         else "",
+        # JSON inside <script type="application/json">: "</" must not close the tag.
+        "state": state,
+        "config": json.dumps(config, ensure_ascii=False).replace("</", "<\\/"),
     }
     response = aiohttp_jinja2.render_template("join.html", request, context)
     response.headers["Cache-Control"] = "no-store"

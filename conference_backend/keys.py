@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from conference_backend.identity import LinkDirectory
+from conference_backend.rooms import RoomManager
 from visio_core.accounts import Accounts
 from visio_core.db import Database
 from visio_core.registry import Registry
@@ -13,3 +15,6 @@ SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 REGISTRY = web.AppKey("registry", Registry)
 ACCOUNTS = web.AppKey("accounts", Accounts)
+SERVER_KEY = web.AppKey("server_key", bytes)  # signs resume tokens; the join-link key
+LINKS = web.AppKey("links", LinkDirectory)  # token hash -> room (and person, for personal links)
+ROOMS = web.AppKey("rooms", RoomManager)

@@ -267,3 +267,47 @@ def mailer_context(settings: Settings):  # type: ignore[no-untyped-def]
         log.debug("mail worker ran %.0f s", time.monotonic() - start)
 
     return ctx
+
+
+async def send_notice(settings: Settings, to: str, subject: str, body: str) -> None:
+    """One plain-text message outside the outbox (the portal's password reset link).
+
+    Same transport as invitations: SMTP when VISIO_SMTP_URL is set, else an
+    .eml file in the mail folder.
+    """
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content(body)
+    if not settings.smtp_url:
+
+        def write() -> None:
+            folder = settings.mail_dir
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"notice-{time.time_ns()}-{to.replace('/', '_')}.eml"
+            tmp = folder / f".{name}.tmp"
+            tmp.write_bytes(msg.as_bytes())
+            os.replace(tmp, folder / name)
+
+        await asyncio.to_thread(write)
+        return
+    target = parse_smtp_url(settings.smtp_url)
+    password = (
+        Path(settings.smtp_password_file).read_text().strip()
+        if settings.smtp_password_file
+        else settings.smtp_password
+    )
+    await aiosmtplib.send(
+        msg,
+        sender=settings.mail_from,
+        recipients=[to],
+        hostname=target.host,
+        port=target.port,
+        use_tls=target.mode == "tls",
+        start_tls=target.mode == "starttls",
+        tls_context=ssl.create_default_context(cafile=settings.smtp_ca_file or None),
+        username=settings.smtp_user or None,
+        password=password if settings.smtp_user else None,
+        timeout=30,
+    )

@@ -5,6 +5,8 @@
 set -euo pipefail
 
 PACKAGES=(
+  chromium espeak-ng sox
+  slapd ldap-utils
 )
 
 missing=()

@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     ena = users.add_parser("enable", help="let a disabled account log in again")
     ena.add_argument("login")
 
+    sub.add_parser(
+        "ldap-sync",
+        help="read the directory's accounts now (a full pass: notices who left)",
+    )
+
     out = sub.add_parser("outbox", help="invitation messages pending or failed")
     out.add_argument("--all", action="store_true", help="also list the messages already sent")
     out.add_argument("--retry", action="store_true", help="retry pending messages now")
@@ -71,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             from visio_cli import users
 
             return users.run(settings, args)
+        if args.command == "ldap-sync":
+            from visio_cli import ldap
+
+            return ldap.run(settings, sections, args)
         if args.command == "outbox":
             from visio_cli import outbox
 

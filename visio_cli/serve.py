@@ -20,6 +20,7 @@ from aiohttp import web
 from conference_backend import rsvp
 from conference_backend.app import create_app
 from conference_backend.mailer import mailer_context
+from visio_cli.ldap import ldap_sync_context
 from visio_core.accounts import Accounts
 from visio_core.db import Database
 from visio_core.settings import Settings
@@ -84,6 +85,8 @@ async def _run(settings: Settings) -> None:
     app = create_app(settings)
     app.cleanup_ctx.append(mailer_context(settings))
     rsvp.setup(app, load_or_create_key(settings.key_path))
+    if settings.ldap_uri and settings.ldap_sync_interval:
+        app.cleanup_ctx.append(ldap_sync_context(settings))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, port = settings.web_listen

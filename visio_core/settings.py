@@ -70,6 +70,10 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "turn_credential": ("VISIO_TURN_CREDENTIAL", ""),
     "room_capacity": ("VISIO_ROOM_CAPACITY", "50"),
     "room_grace_minutes": ("VISIO_ROOM_GRACE_MINUTES", "15"),
+    "support_phone": ("VISIO_SUPPORT_PHONE", ""),
+    "help_url": ("VISIO_HELP_URL", ""),
+    "password_url": ("VISIO_PASSWORD_URL", ""),
+    "show_busy_titles": ("VISIO_SHOW_BUSY_TITLES", "no"),
 }
 
 
@@ -137,6 +141,11 @@ class Settings:
     turn_credential: str = ""
     room_capacity: int = 50
     room_grace_minutes: int = 15  # an empty room stays joinable this long after the end
+    # The booking portal: shown on every page / used by "Réinitialiser votre mot de passe".
+    support_phone: str = ""
+    help_url: str = ""
+    password_url: str = ""  # the directory's own password page (LDAP accounts)
+    show_busy_titles: bool = False  # overlap warnings name the other meeting (else "occupé")
 
     @property
     def join_prefix(self) -> str:
@@ -230,6 +239,10 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         smtp_password=raw["smtp_password"],
         smtp_password_file=raw["smtp_password_file"].strip(),
         smtp_ca_file=raw["smtp_ca_file"].strip(),
+        support_phone=raw["support_phone"].strip(),
+        help_url=raw["help_url"].strip(),
+        password_url=raw["password_url"].strip(),
+        show_busy_titles=raw["show_busy_titles"].strip().lower() in _YES,
     )
 
 

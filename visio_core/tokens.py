@@ -91,3 +91,26 @@ def rsvp_token(key: bytes, owner: str, uid: str, address: str) -> str:
 def sign(key: bytes, body: bytes) -> str:
     """Signature of a call from the backend to the CalDAV side's internal API."""
     return hmac.new(key, b"internal-api\x1f" + body, hashlib.sha256).hexdigest()
+
+
+SERVICE_PREFIX = "visio-service:"
+
+
+def service_password(key: bytes, login: str, now: float, ttl: int = 300) -> str:
+    """A short-lived CalDAV password for `login`, minted by the backend (the portal).
+
+    The portal writes through CalDAV as the signed-in user, so the same plugin,
+    rights and scheduling apply as for any calendar app; it never holds the
+    user's real password after sign-in.
+    """
+    expires = str(int(now) + ttl)
+    return SERVICE_PREFIX + expires + ":" + derive_token(key, "caldav-as", login, expires)
+
+
+def check_service_password(key: bytes, login: str, password: str, now: float) -> bool:
+    if not password.startswith(SERVICE_PREFIX):
+        return False
+    expires, _, signature = password[len(SERVICE_PREFIX) :].partition(":")
+    if not expires.isdigit() or int(expires) < now:
+        return False
+    return hmac.compare_digest(signature, derive_token(key, "caldav-as", login, expires))

@@ -1,0 +1,93 @@
+"""Radicale auth plugin for directory accounts (`[auth] type = caldav_plugin.ldap_auth`).
+
+Why not Radicale's own `[auth] type = ldap` (read in 3.9): it leaves ldap3 to
+chase referrals (auto_referrals defaults to on), relies on ldap3 alone to stop
+an empty password, turns an unreachable directory into an exception that the
+client sees as 500, and answers "wrong password" when the directory drops
+during the person's bind. Its options would also duplicate our VISIO_LDAP_*.
+This plugin keeps Radicale's auth framework (BaseAuth: failed-login delay,
+user name checks) and does the directory part with ldap_sync.directory, the
+client the sync uses, so both see the directory the same way.
+
+The password check is the directory's (a bind as the person, so disabled or
+deleted entries fail at once); the accounts store adds the product's own
+state: an account the sync or an administrator disabled cannot log in either.
+A verified login is remembered for CACHE_SECONDS (as Radicale's cache_logins
+does for LDAP) so a client's burst of requests costs one bind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+import time
+
+from radicale import auth, config
+
+from caldav_plugin import services
+from ldap_sync.directory import Directory, DirectoryConfig, DirectoryError
+from visio_core import tokens
+
+log = logging.getLogger("visio.caldav.ldap")
+CACHE_SECONDS = 15.0
+_SALT = secrets.token_bytes(16)
+
+
+class LoginUnavailable(Exception):
+    """The directory cannot check passwords now; the server answers 503, not 401."""
+
+
+def _digest(login: str, password: str) -> bytes:
+    return hashlib.sha256(_SALT + login.encode() + b"\0" + password.encode()).digest()
+
+
+class Auth(auth.BaseAuth):
+    def __init__(self, configuration: config.Configuration) -> None:
+        super().__init__(configuration)
+        self._verified: dict[str, tuple[bytes, str, float]] = {}
+        self._cache_lock = threading.Lock()
+        self._directory: Directory | None = None
+        self._config_error = ""
+        try:
+            self._directory = Directory(DirectoryConfig.from_settings(services.get().settings))
+        except DirectoryError as e:
+            # Start anyway (the server still answers, with 503) and say why, loudly.
+            self._config_error = str(e)
+            log.error("LDAP logins are impossible: %s", e)
+
+    def _login(self, login: str, password: str) -> str:
+        if not login or not password:
+            return ""  # an empty password never reaches the directory
+        svc = services.get()
+        if tokens.check_service_password(svc.key, login, password, time.time()):
+            account = svc.accounts.get(login)  # the portal, acting for a signed-in user
+            return login if account is not None and not account.disabled else ""
+        accounts = svc.accounts
+        digest = _digest(login, password)
+        now = time.monotonic()
+        with self._cache_lock:
+            cached = self._verified.get(login)
+        if cached and cached[2] > now and hmac.compare_digest(cached[0], digest):
+            account = accounts.get(cached[1])
+            return cached[1] if account is None or not account.disabled else ""
+        if self._directory is None:
+            raise LoginUnavailable(self._config_error)
+        try:
+            user = self._directory.authenticate(login, password)
+        except DirectoryError as e:
+            log.error("LDAP directory unavailable, login of %r answered 503: %s", login, e)
+            raise LoginUnavailable(str(e)) from None
+        if user is None:
+            with self._cache_lock:
+                self._verified.pop(login, None)
+            return ""
+        account = accounts.get(user.login)
+        if account is not None and account.disabled:
+            log.info("login of %r refused: account %s is disabled", login, user.login)
+            return ""
+        with self._cache_lock:
+            self._verified[login] = (digest, user.login, now + CACHE_SECONDS)
+        return user.login

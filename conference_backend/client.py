@@ -1,0 +1,167 @@
+"""A small Python client of the signalling protocol (docs/signaling.md).
+
+Used by the tests and by bench/sfu.py; it is also the reference for anyone
+writing another client. It joins, publishes aiortc tracks, answers the
+server's offers and counts what arrives on each slot. With `decode=False`
+(the default) received media stay encoded: a benchmark then measures the
+server, not the client's decoders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import aiohttp
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from conference_backend import rtc
+from conference_backend.sfu import passthrough
+
+STATUS = frozenset({"joined", "lobby", "waiting", "closed", "error"})
+
+
+class RoomClient:
+    def __init__(self, base_url: str, token: str, *, decode: bool = False) -> None:
+        self.url = base_url.rstrip("/").replace("http", "ws", 1) + f"/ws/{token}"
+        self.decode = decode
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.joined: dict[str, Any] | None = None
+        self.slots: list[dict[str, Any]] = []
+        self.frames: Counter[str] = Counter()  # mid -> frames received
+        self.first_frame_at: float | None = None  # monotonic time of the first remote video frame
+        self.join_sent_at: float | None = None
+        self.closed_reason: str | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ice: list[dict[str, object]] = []
+        self.pub_pc: RTCPeerConnection | None = None
+        self.sub_pc: RTCPeerConnection | None = None
+        self._publish_answer: asyncio.Future[str] | None = None
+
+    async def __aenter__(self) -> RoomClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        passthrough.install()
+        self._http = aiohttp.ClientSession()
+        self._ws = await self._http.ws_connect(self.url, heartbeat=10.0)
+        self._reader = asyncio.create_task(self._read())
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self._ws is not None, "connect() first"
+        await self._ws.send_str(json.dumps(message))
+
+    async def expect(self, *types: str, timeout: float = 20.0) -> dict[str, Any]:
+        """The next message of one of `types` (others received meanwhile are dropped)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                msg = await self.inbox.get()
+                if msg.get("type") in types:
+                    return msg
+
+    async def join(self, timeout: float = 20.0, **identity: str) -> dict[str, Any]:
+        """Send `join`; returns the answer: joined, lobby, waiting, closed or error."""
+        self.join_sent_at = time.monotonic()
+        await self.send({"type": "join", **identity})
+        return await self.expect(*STATUS, timeout=timeout)
+
+    async def publish(self, tracks: dict[str, MediaStreamTrack]) -> None:
+        """Send `tracks` ({"camera": …, "microphone": …}) to the room."""
+        if self.pub_pc is None:
+            self.pub_pc = rtc.new_peer_connection(rtc.client_ice_servers(self._ice))
+        pc = self.pub_pc
+        for track in tracks.values():
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            rtc.prefer_forwardable_codecs(transceiver)
+        await pc.setLocalDescription(await pc.createOffer())
+        sources = {}
+        for transceiver, source in zip(pc.getTransceivers()[-len(tracks) :], tracks, strict=True):
+            sources[str(transceiver.mid)] = source
+        self._publish_answer = asyncio.get_running_loop().create_future()
+        await self.send({"type": "publish", "sdp": pc.localDescription.sdp, "sources": sources})
+        sdp = await asyncio.wait_for(self._publish_answer, 20.0)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    def video_frames(self, participant: str | None = None, role: str | None = None) -> int:
+        return sum(
+            self.frames[s["mid"]]
+            for s in self.slots
+            if s["kind"] == "video"
+            and (participant is None or s["participant"] == participant)
+            and (role is None or s["role"] == role)
+        )
+
+    async def close(self) -> None:
+        for task in [*self._tasks, *([self._reader] if self._reader else [])]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        for pc in (self.pub_pc, self.sub_pc):
+            if pc is not None:
+                await pc.close()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._http is not None:
+            await self._http.close()
+
+    # incoming -----------------------------------------------------------
+    async def _read(self) -> None:
+        assert self._ws is not None
+        async for message in self._ws:
+            if message.type != aiohttp.WSMsgType.TEXT:
+                continue
+            msg = json.loads(message.data)
+            kind = msg.get("type")
+            if kind == "joined":
+                self.joined = msg
+                self._ice = list(msg.get("iceServers", []))
+            elif kind == "offer":
+                await self._answer(str(msg["sdp"]))
+            elif kind == "publish-answer":
+                if self._publish_answer is not None and not self._publish_answer.done():
+                    self._publish_answer.set_result(str(msg["sdp"]))
+            elif kind == "slots":
+                self.slots = list(msg["slots"])
+            elif kind == "closed":
+                self.closed_reason = str(msg.get("reason"))
+            await self.inbox.put(msg)
+        await self.inbox.put({"type": "socket-closed", "code": self._ws.close_code})
+
+    async def _answer(self, sdp: str) -> None:
+        if self.sub_pc is None:
+            self.sub_pc = rtc.new_peer_connection(rtc.client_ice_servers(self._ice))
+            pc = self.sub_pc
+
+            @pc.on("track")
+            def on_track(track: MediaStreamTrack) -> None:
+                transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+                if not self.decode:
+                    passthrough.forward_encoded(transceiver)
+                task = asyncio.create_task(self._count(str(transceiver.mid), track))
+                self._tasks.add(task)
+
+        pc = self.sub_pc
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self.send({"type": "answer", "sdp": pc.localDescription.sdp})
+
+    async def _count(self, mid: str, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                await track.recv()
+                self.frames[mid] += 1
+                if track.kind == "video" and self.first_frame_at is None:
+                    self.first_frame_at = time.monotonic()

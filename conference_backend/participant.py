@@ -1,0 +1,173 @@
+"""One person in a room: their signalling socket and two peer connections.
+
+The *publish* connection carries what the browser sends (it makes the offers);
+the *subscribe* connection carries what the backend forwards to it (the backend
+makes the offers). Keeping the two directions apart means neither side ever
+has to resolve an offer collision. Outgoing media go through *slots*: a Forwarder
+plus its sender, re-pointed at another publication instead of renegotiating
+whenever possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+from conference_backend import rtc
+from conference_backend.identity import Person
+from conference_backend.sfu import passthrough
+from conference_backend.sfu.forwarding import Forwarder, Publication
+
+log = logging.getLogger("visio.room")
+ANSWER_TIMEOUT = 15.0
+
+
+def new_participant_id() -> str:
+    return secrets.token_hex(6)
+
+
+@dataclass
+class Slot:
+    forwarder: Forwarder
+    role: str  # "main" | "camera" | "audio"
+    mid: str | None = None
+
+    @property
+    def publication(self) -> Publication | None:
+        return self.forwarder.publication
+
+
+@dataclass
+class Participant:
+    id: str
+    person: Person
+    ws: web.WebSocketResponse
+    announced: str = ""
+    audio: bool = True
+    video: bool = True
+    publications: dict[str, Publication] = field(default_factory=dict)
+    slots: list[Slot] = field(default_factory=list)
+    last_main: str | None = None  # whom this person's main window showed last
+    joined_at: float = field(default_factory=time.monotonic)
+    pub_pc: RTCPeerConnection | None = None
+    sub_pc: RTCPeerConnection | None = None
+    _answer: asyncio.Future[str] | None = None
+    _negotiation: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def name(self) -> str:
+        return self.person.name
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "audio": self.audio, "video": self.video}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.ws.closed:
+            return
+        try:
+            await self.ws.send_json(message)
+        except (ConnectionError, RuntimeError):
+            log.debug("cannot send to %s: socket closing", self.id)
+
+    # publishing ---------------------------------------------------------
+    async def accept_publish(
+        self,
+        sdp: str,
+        sources: dict[str, str],
+        on_publication: Callable[[Publication], None],
+        on_level: Callable[[int], None],
+    ) -> str:
+        """Answer the browser's offer; each new incoming track becomes a Publication."""
+        if self.pub_pc is None:
+            self.pub_pc = rtc.new_peer_connection()
+        pc = self.pub_pc
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+            codec = passthrough.forward_encoded(transceiver)
+            if codec not in passthrough.FORWARDED_CODECS:
+                log.warning("%s publishes %s, which cannot be forwarded", self.id, codec)
+                return
+            source = sources.get(str(transceiver.mid), track.kind)
+            if source not in ("microphone", "camera", "screen"):
+                source = "microphone" if track.kind == "audio" else "camera"
+            receiver = transceiver.receiver
+            if track.kind == "audio":
+                passthrough.observe_audio_level(receiver, on_level)
+            pub = Publication(
+                self.id, track.kind, source, track, lambda: passthrough.request_keyframe(receiver)
+            )
+            old = self.publications.get(source)
+            if old is not None:
+                asyncio.get_running_loop().create_task(old.stop())
+            self.publications[source] = pub
+            pub.start()
+            on_publication(pub)
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return rtc.announce(pc.localDescription.sdp, self.announced)
+
+    # subscribing --------------------------------------------------------
+    def answer_received(self, sdp: str) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result(sdp)
+
+    async def ensure_slots(self, wanted: dict[str, int]) -> bool:
+        """Add forwarders until there are `wanted[role]` slots of each role.
+
+        Returns True when new slots were negotiated (their mids are then known).
+        """
+        async with self._negotiation:
+            missing = [
+                role
+                for role, count in wanted.items()
+                for _ in range(count - sum(1 for s in self.slots if s.role == role))
+            ]
+            if not missing:
+                return False
+            if self.sub_pc is None:
+                self.sub_pc = rtc.new_peer_connection()
+            pc = self.sub_pc
+            for role in missing:
+                forwarder = Forwarder("audio" if role == "audio" else "video")
+                sender = pc.addTrack(forwarder)
+                transceiver = next(t for t in pc.getTransceivers() if t.sender is sender)
+                rtc.prefer_forwardable_codecs(transceiver)
+                passthrough.on_keyframe_request(sender, forwarder.keyframe_wanted)
+                self.slots.append(Slot(forwarder, role))
+            await pc.setLocalDescription(await pc.createOffer())
+            for slot in self.slots:
+                if slot.mid is None:
+                    slot.mid = next(
+                        str(t.mid) for t in pc.getTransceivers() if t.sender.track is slot.forwarder
+                    )
+            self._answer = asyncio.get_running_loop().create_future()
+            await self.send(
+                {"type": "offer", "sdp": rtc.announce(pc.localDescription.sdp, self.announced)}
+            )
+            sdp = await asyncio.wait_for(self._answer, ANSWER_TIMEOUT)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            return True
+
+    async def close(self) -> None:
+        for pub in self.publications.values():
+            await pub.stop()
+        self.publications.clear()
+        for slot in self.slots:
+            slot.forwarder.stop()
+        for pc in (self.pub_pc, self.sub_pc):
+            if pc is not None:
+                await pc.close()
+        if self._answer is not None and not self._answer.done():
+            self._answer.cancel()

@@ -1,0 +1,298 @@
+"""Live rooms: who is in, what each one receives, the speaker, and closing them.
+
+A LiveRoom exists while someone is in it or knocking; it is made again from the
+registry row on the next join (after a backend restart too). `RoomManager.watch`
+re-reads the registry every POLL_SECONDS so that a deleted event, a removed
+category or a cancelled occurrence empties the room within seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from conference_backend import schedule
+from conference_backend.identity import Person
+from conference_backend.participant import Participant
+from conference_backend.sfu.forwarding import Publication
+from conference_backend.sfu.speaker import SpeakerDetector
+from visio_core.categories import RoomKind
+from visio_core.registry import Registry, Room
+
+log = logging.getLogger("visio.room")
+POLL_SECONDS = 2.0
+TICK_SECONDS = 0.2
+CHAT_HISTORY = 200
+CLOSED_CODE = 4000  # "the room is closed": the page does not try again
+
+
+@dataclass
+class Knock:
+    id: str
+    person: Person
+    ws: web.WebSocketResponse
+    admit: Callable[[], Awaitable[None]]
+
+    def public(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.person.name}
+
+
+class LiveRoom:
+    def __init__(self, row: Room, occurrence: str | None, around: dt.datetime | None) -> None:
+        self.row = row
+        self.occurrence = occurrence  # RECURRENCE-ID key of the meeting held, if known
+        self.around = around or dt.datetime.now(dt.UTC)
+        self.participants: dict[str, Participant] = {}
+        self.knocks: dict[str, Knock] = {}
+        self.chat: deque[dict[str, Any]] = deque(maxlen=CHAT_HISTORY)
+        self.detector = SpeakerDetector()
+        self.speaker: str | None = None
+        self.speaking: set[str] = set()
+        self.screen_owner: str | None = None
+        self.closed: str | None = None
+        self._dirty: set[str] = set()
+        self._routing: dict[str, asyncio.Task[None]] = {}
+        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def id(self) -> str:
+        return self.row.room_id
+
+    @property
+    def video(self) -> bool:
+        return self.row.kind is RoomKind.VIDEO
+
+    @property
+    def empty(self) -> bool:
+        return not self.participants and not self.knocks
+
+    # membership ---------------------------------------------------------
+    async def add(self, p: Participant) -> None:
+        old = self.participants.get(p.id)
+        if old is not None:  # the same person again (reload): the new socket wins
+            await self.remove(old)
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await old.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
+        self.participants[p.id] = p
+        await self.broadcast({"type": "participant-joined", "participant": p.public()}, p.id)
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick(), name=f"speaker {self.id}")
+        self.reroute()
+
+    async def remove(self, p: Participant) -> None:
+        if self.participants.get(p.id) is not p:
+            return
+        del self.participants[p.id]
+        task = self._routing.pop(p.id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.detector.remove(p.id)
+        if self.screen_owner == p.id:
+            self.screen_owner = None
+        await p.close()
+        await self.broadcast({"type": "participant-left", "id": p.id})
+        if not self.participants and self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+            self._ticker = None
+        self.reroute()
+
+    async def broadcast(self, message: dict[str, Any], skip: str | None = None) -> None:
+        await asyncio.gather(
+            *(p.send(message) for p in list(self.participants.values()) if p.id != skip)
+        )
+
+    def level_sink(self, pid: str) -> Callable[[int], None]:
+        loop = asyncio.get_running_loop()
+        return lambda level: self.detector.add_level(pid, level, loop.time())
+
+    def published(self, pub: Publication) -> None:
+        self.reroute(skip=pub.owner)
+
+    async def set_screen(self, p: Participant, on: bool) -> None:
+        pub = p.publications.get("screen")
+        if pub is not None:
+            pub.active = on
+        if on and pub is not None:
+            self.screen_owner = p.id
+        elif self.screen_owner == p.id:
+            self.screen_owner = None
+        await self.broadcast({"type": "screen", "id": self.screen_owner})
+        self.reroute()
+
+    # routing ------------------------------------------------------------
+    def reroute(self, skip: str | None = None) -> None:
+        for pid in self.participants:
+            if pid == skip:
+                continue
+            self._dirty.add(pid)
+            task = self._routing.get(pid)
+            if task is None or task.done():
+                self._routing[pid] = asyncio.create_task(self._route_loop(pid))
+
+    async def _route_loop(self, pid: str) -> None:
+        while pid in self._dirty:
+            self._dirty.discard(pid)
+            p = self.participants.get(pid)
+            if p is None:
+                return
+            try:
+                await self._route(p)
+            except (TimeoutError, ConnectionError) as e:
+                log.info("routing to %s failed (%s); the page will reconnect", pid, e)
+                return
+
+    def _main_source(self, p: Participant) -> Publication | None:
+        if self.screen_owner and self.screen_owner != p.id:
+            sharer = self.participants.get(self.screen_owner)
+            pub = sharer.publications.get("screen") if sharer else None
+            if pub is not None and pub.active:
+                return pub
+        order = [self.speaker, p.last_main, *self.participants]
+        for pid in order:
+            q = self.participants.get(pid) if pid else None
+            if q is not None and q.id != p.id and "camera" in q.publications:
+                p.last_main = q.id
+                return q.publications["camera"]
+        return None
+
+    async def _route(self, p: Participant) -> None:
+        others = [q for q in self.participants.values() if q.id != p.id]
+        wanted: dict[str, list[Publication]] = {
+            "audio": [
+                q.publications["microphone"] for q in others if "microphone" in q.publications
+            ]
+        }
+        if self.video:
+            main = self._main_source(p)
+            wanted["main"] = [main] if main is not None else []
+            # The camera in the main window is not sent a second time for its
+            # thumbnail: the page shows the main window's stream there too.
+            wanted["camera"] = [
+                q.publications["camera"]
+                for q in others
+                if "camera" in q.publications and q.publications["camera"] is not main
+            ]
+        counts = {role: len(pubs) for role, pubs in wanted.items()}
+        # One slot up front (main window, or a voice) so the subscribe connection
+        # is up before anyone else arrives: the first frame then needs no ICE.
+        first = "main" if self.video else "audio"
+        counts[first] = max(1, counts.get(first, 0))
+        await p.ensure_slots(counts)
+        for role, pubs in wanted.items():
+            slots = [s for s in p.slots if s.role == role]
+            keep = {id(s.publication) for s in slots if s.publication in pubs}
+            free = [s for s in slots if s.publication not in pubs]
+            for pub in pubs:
+                if id(pub) in keep:
+                    continue
+                free.pop(0).forwarder.attach(pub)
+            for s in free:
+                s.forwarder.attach(None)
+        await p.send({"type": "slots", "slots": [self._slot_info(s) for s in p.slots]})
+
+    def _slot_info(self, slot: Any) -> dict[str, Any]:
+        pub = slot.publication
+        owner = self.participants.get(pub.owner) if pub is not None else None
+        return {
+            "mid": slot.mid,
+            "role": slot.role,
+            "kind": slot.forwarder.kind,
+            "participant": owner.id if owner else None,
+            "name": owner.name if owner else None,
+            "source": pub.source if pub is not None else None,
+        }
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            now = loop.time()
+            speaker = self.detector.tick(now)
+            if speaker != self.speaker and speaker in self.participants:
+                self.speaker = speaker
+                name = self.participants[speaker].name
+                await self.broadcast({"type": "speaker", "id": speaker, "name": name})
+                self.reroute()
+            speaking = self.detector.speaking(now) & set(self.participants)
+            if speaking != self.speaking:
+                self.speaking = speaking
+                await self.broadcast({"type": "speaking", "ids": sorted(speaking)})
+
+    # closing ------------------------------------------------------------
+    async def close(self, reason: str) -> None:
+        """Tell everyone inside and knocking, then hang up on them."""
+        self.closed = reason
+        sockets = [p.ws for p in self.participants.values()] + [k.ws for k in self.knocks.values()]
+        for ws in sockets:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_json({"type": "closed", "reason": reason})
+                await ws.close(code=CLOSED_CODE, message=reason.encode())
+        for p in list(self.participants.values()):
+            await self.remove(p)
+        self.knocks.clear()
+
+
+class RoomManager:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.rooms: dict[str, LiveRoom] = {}
+
+    def get(self, room_id: str) -> LiveRoom | None:
+        return self.rooms.get(room_id)
+
+    def open(self, row: Room, occurrence: str | None, around: dt.datetime | None) -> LiveRoom:
+        room = self.rooms.get(row.room_id)
+        if room is None or room.closed:
+            room = self.rooms[row.room_id] = LiveRoom(row, occurrence, around)
+        return room
+
+    async def check(self) -> None:
+        """One pass over the live rooms against the registry."""
+        for room_id, room in list(self.rooms.items()):
+            row = self.registry.by_id(room_id)
+            reason = None
+            if row is None or row.token_hash != room.row.token_hash:
+                reason = "deleted"
+            elif row.kind is not room.row.kind:
+                reason = "changed"
+            elif row.event != room.row.event:
+                room.row = row
+                if room.occurrence is not None and not schedule.occurrence_alive(
+                    row.event, room.occurrence, room.around
+                ):
+                    reason = "cancelled"
+            if reason is not None:
+                log.info("room %s closes: %s", room_id, reason)
+                await room.close(reason)
+            if room.empty or room.closed:
+                self.rooms.pop(room_id, None)
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                await self.check()
+            except Exception:  # a bad event must not stop watching the other rooms
+                log.exception("room watch pass failed")
+
+    async def shutdown(self) -> None:
+        """Backend stopping: hang up without "closed", so pages come back by themselves."""
+        for room in list(self.rooms.values()):
+            sockets = [p.ws for p in room.participants.values()]
+            sockets += [k.ws for k in room.knocks.values()]
+            for ws in sockets:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"restart")
+            for p in list(room.participants.values()):
+                await room.remove(p)
+        self.rooms.clear()

@@ -1,0 +1,50 @@
+"""What a test does and reads on the room page, through the page's contract only."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Browser, Page
+
+STATE = "s => document.body.dataset.roomState === s"
+
+
+def open_room(browser: Browser, link: str, lang: str = "fr") -> Page:
+    page = browser.new_page()
+    page.goto(f"{link}?lang={lang}")
+    return page
+
+
+def join_as_guest(page: Page, name: str) -> None:
+    page.fill("#guest-name", name)
+    page.click('[data-action="join"]')
+
+
+def wait_state(page: Page, state: str, timeout: float = 20.0) -> None:
+    page.wait_for_function(STATE, arg=state, timeout=timeout * 1000)
+
+
+def state(page: Page) -> str:
+    return str(page.evaluate("document.body.dataset.roomState"))
+
+
+PLAYING = """([selector, since]) => {
+  const v = document.querySelector(selector);
+  if (!v || v.videoWidth === 0) return false;
+  if (!v.dataset.t0) { v.dataset.t0 = String(v.currentTime); return false; }
+  return v.currentTime > Number(v.dataset.t0) + since;
+}"""
+
+
+def wait_playing(page: Page, selector: str, timeout: float = 20.0) -> None:
+    """The video has a picture (videoWidth > 0) and its currentTime moves on."""
+    page.evaluate(
+        "s => { const v = document.querySelector(s); if (v) delete v.dataset.t0; }", selector
+    )
+    page.wait_for_function(PLAYING, arg=[selector, 0.5], timeout=timeout * 1000, polling=200)
+
+
+def participant_video(name: str) -> str:
+    return f'video[data-participant="{name}"]'
+
+
+def main_speaker(page: Page) -> str:
+    return str(page.get_attribute('video[data-role="main"]', "data-speaker"))

@@ -72,11 +72,19 @@ def put(url: str, text: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument(
+        "--where",
+        default="disk",
+        help="disk: data dirs under the temp dir (fsync and WAL checkpoints count); "
+        "tmpfs: under /dev/shm (CPU cost shows)",
+    )
     args = parser.parse_args()
+    base_dir = "/dev/shm" if args.where == "tmpfs" and Path("/dev/shm").is_dir() else None
+    print(f"data on {args.where}, fsync on for both")
     sink = Sink()
     smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory(dir=base_dir) as d:
         tmp = Path(d)
         (tmp / "stock").mkdir()
         stock, stock_url = start_stock(tmp / "stock")

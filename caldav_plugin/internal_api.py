@@ -1,7 +1,9 @@
 """A small signed API on the CalDAV side for the backend (it never writes calendar files).
 
 POST /.visio/partstat {"owner", "uid", "address", "partstat"} records an
-attendee's answer (an RSVP link followed in a mail) on the organizer's copy.
+attendee's answer (an RSVP link followed in a mail) on the organizer's copy;
+"partstat": null saves the copy again so its SCHEDULE-STATUS shows a message
+that failed for good (the mail worker calls it).
 Requests carry X-Visio-Signature: HMAC-SHA256 of the body under the server key.
 """
 
@@ -53,10 +55,10 @@ def handle(
     try:
         req = json.loads(body)
         owner, uid, address = str(req["owner"]), str(req["uid"]), str(req["address"]).lower()
-        partstat = str(req["partstat"]).upper()
+        partstat = None if req["partstat"] is None else str(req["partstat"]).upper()
     except (ValueError, KeyError, TypeError):
         return answer("400 Bad Request", {"error": "bad request"})
-    if partstat not in PARTSTATS:
+    if partstat is not None and partstat not in PARTSTATS:
         return answer("400 Bad Request", {"error": "unknown answer"})
     with storage.acquire_lock("w", owner):
         writer = EventWriter(storage)

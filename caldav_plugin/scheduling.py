@@ -352,15 +352,22 @@ class Scheduler:
                 return key
         return None
 
-    def set_partstat(self, organizer_login: str, uid: str, address: str, partstat: str) -> bool:
-        """Record an attendee's answer on the organizer's copy (no message goes out for it)."""
+    def set_partstat(
+        self, organizer_login: str, uid: str, address: str, partstat: str | None
+    ) -> bool | None:
+        """Record an attendee's answer on the organizer's copy (no message goes out for it).
+
+        With `partstat` None the copy is saved again as it is, which refreshes the
+        SCHEDULE-STATUS of every attendee from the outbox (a message failed for good).
+        Returns None when the organizer has no such event any more.
+        """
         collection, href, existing = self._find_copy(organizer_login, uid)
         if collection is None or existing is None:
-            return False
-        changed = False
+            return None
+        changed = partstat is None
         for ev in conference.vevents(existing):
             att = itip.attendees(ev).get(address)
-            if att is not None and att.params.get("PARTSTAT") != partstat:
+            if partstat and att is not None and att.params.get("PARTSTAT") != partstat:
                 att.params["PARTSTAT"] = partstat
                 changed = True
         if changed:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import ssl
@@ -22,6 +23,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
 import aiosmtplib
 from aiohttp import web
 from icalendar import Calendar
@@ -216,6 +218,7 @@ class Mailer:
             self.outbox.mark_failed, p.id, p.attempts, error, permanent
         )
         if gave_up:
+            await self._show_failure(p)
             log.error(
                 "message %d (%s %s) to %s failed for good: %s",
                 p.id,
@@ -226,6 +229,28 @@ class Mailer:
             )
         elif not quiet:
             log.warning("message %d to %s will be retried: %s", p.id, p.recipient, error)
+
+    async def _show_failure(self, p: Pending) -> None:
+        """Have the organizer's copy show SCHEDULE-STATUS 5.1 now, not at its next save."""
+        if p.method == "REPLY":
+            return
+        body = json.dumps(
+            {"owner": p.owner, "uid": p.uid, "address": p.recipient, "partstat": None}
+        ).encode()
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(
+                    self.settings.caldav_url + ".visio/partstat",
+                    data=body,
+                    headers={"X-Visio-Signature": tokens.sign(self.key, body)},
+                    timeout=aiohttp.ClientTimeout(total=20),
+                ) as resp,
+            ):
+                if resp.status != 200:
+                    log.warning("could not mark %s failed on %s's copy", p.recipient, p.owner)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            log.warning("could not reach the CalDAV server to show a failure: %s", e)
 
     async def run(self) -> None:
         while True:

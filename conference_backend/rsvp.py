@@ -88,6 +88,7 @@ async def rsvp(request: web.Request) -> web.StreamResponse:
                 timeout=aiohttp.ClientTimeout(total=20),
             ) as resp,
         ):
+            # None: the organizer deleted the event meanwhile; say so rather than "thanks".
             ok = resp.status == 200 and (await resp.json()).get("updated") is not None
     except (aiohttp.ClientError, TimeoutError) as e:
         log.warning("RSVP for %s could not reach the CalDAV server: %s", uid, e)

@@ -94,6 +94,10 @@ SCHEMA: list[str] = [
         UNIQUE (owner, uid, address)
     );
     """,
+    # version 3: every save of an organizer's copy asks the outbox about its UID
+    """
+    CREATE INDEX outbox_uid ON outbox (uid, recipient);
+    """,
 ]
 
 

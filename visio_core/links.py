@@ -26,19 +26,22 @@ def sync_attendee_links(
 ) -> None:
     """Make the room's personal links exactly `people` (address -> display name)."""
     rows = conn.execute(
-        "SELECT address FROM attendee_links WHERE room_id = ?", (room_id,)
+        "SELECT address, name FROM attendee_links WHERE room_id = ?", (room_id,)
     ).fetchall()
-    gone = {r["address"] for r in rows} - set(people)
+    have = {r["address"]: r["name"] for r in rows}
+    gone = set(have) - set(people)
     conn.executemany(
         "DELETE FROM attendee_links WHERE room_id = ? AND address = ?",
         [(room_id, a) for a in gone],
     )
+    # Only what changed is written: an update of a big meeting rewrites nothing.
     conn.executemany(
         "INSERT INTO attendee_links (token_hash, room_id, address, name) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(room_id, address) DO UPDATE SET name = excluded.name",
         [
             (tokens.hash_token(tokens.attendee_token(key, room_id, a)), room_id, a, n)
             for a, n in people.items()
+            if have.get(a) != n
         ],
     )
 
@@ -46,16 +49,20 @@ def sync_attendee_links(
 def sync_rsvp_links(
     conn: sqlite3.Connection, key: bytes, owner: str, uid: str, addresses: list[str]
 ) -> None:
-    marks = ",".join("?" for _ in addresses)
-    conn.execute(
-        f"DELETE FROM rsvp_links WHERE owner = ? AND uid = ? AND address NOT IN ({marks})",  # noqa: S608
-        (owner, uid, *addresses),
+    rows = conn.execute(
+        "SELECT address FROM rsvp_links WHERE owner = ? AND uid = ?", (owner, uid)
+    ).fetchall()
+    have = {r["address"] for r in rows}
+    wanted = set(addresses)
+    conn.executemany(
+        "DELETE FROM rsvp_links WHERE owner = ? AND uid = ? AND address = ?",
+        [(owner, uid, a) for a in have - wanted],
     )
     conn.executemany(
         "INSERT OR IGNORE INTO rsvp_links (token_hash, owner, uid, address) VALUES (?, ?, ?, ?)",
         [
             (tokens.hash_token(tokens.rsvp_token(key, owner, uid, a)), owner, uid, a)
-            for a in addresses
+            for a in wanted - have
         ],
     )
 

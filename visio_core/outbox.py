@@ -163,10 +163,12 @@ class Outbox:
         return [Row(**dict(r)) for r in rows]
 
     def failed_for(self, uid: str) -> dict[str, str]:
-        """Recipients of `uid` whose last message failed for good, with the error."""
+        """Recipients of `uid` whose latest message failed for good, with the error."""
         with self.db.reading() as conn:
             rows = conn.execute(
-                "SELECT recipient, last_error FROM outbox WHERE uid = ? AND state = 'failed'",
+                "SELECT recipient, last_error FROM outbox o WHERE uid = ? AND state = 'failed'"
+                " AND id = (SELECT max(id) FROM outbox WHERE uid = o.uid"
+                " AND recipient = o.recipient)",
                 (uid,),
             ).fetchall()
         return {r["recipient"]: r["last_error"] for r in rows}

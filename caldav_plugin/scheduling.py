@@ -15,13 +15,13 @@ import sqlite3
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
 
 import radicale.item as radicale_item
 from icalendar import Calendar
 from icalendar.prop import vCalAddress
 from radicale import storage as radicale_storage
 
+from caldav_plugin.homes import CalendarHomes, href_for
 from visio_core import conference, ical, imip, itip, links, outbox, tokens
 from visio_core.accounts import Account, Accounts
 from visio_core.conference import ConferenceSpec
@@ -79,7 +79,7 @@ class Scheduler:
         self.settings = settings
         self.accounts = accounts
         self.key = key
-        self.storage = storage
+        self.homes = CalendarHomes(storage)
         self._known: dict[str, Account | None] = {}  # address -> account, for this call
 
     # organizer side -------------------------------------------------------
@@ -236,7 +236,7 @@ class Scheduler:
         spec: ConferenceSpec | None,
         cancel: bool,
     ) -> None:
-        collection, href, existing = self._find_copy(account.login, uid)
+        collection, href, existing = self.homes.find_copy(account.login, uid)
         copy_cal = copy.deepcopy(cal)
         for ev in conference.vevents(copy_cal):
             for name in imip.PRIVATE_PROPS:
@@ -258,8 +258,8 @@ class Scheduler:
             )
             text = text.replace(spec.join_url, personal)
         if collection is None:
-            collection = self._default_calendar(account.login)
-            href = _href_for(uid)
+            collection = self.homes.default_calendar(account.login)
+            href = href_for(uid)
         item = radicale_item.Item(collection_path=collection.path, text=text)
         item.prepare()
         token = delivering.set(True)
@@ -267,35 +267,6 @@ class Scheduler:
             collection.upload(href, item)
         finally:
             delivering.reset(token)
-
-    def _calendars(self, login: str) -> list[Any]:
-        found = [
-            c
-            for c in self.storage.discover(f"/{login}/", depth="1")
-            if isinstance(c, radicale_storage.BaseCollection) and c.tag == "VCALENDAR"
-        ]
-        return sorted(
-            found, key=lambda c: (c.path.rstrip("/").rsplit("/", 1)[-1] != "calendar", c.path)
-        )
-
-    def _find_copy(self, login: str, uid: str) -> tuple[Any, str, Calendar | None]:
-        for col in self._calendars(login):
-            if col.has_uid(uid):
-                for item in col.get_all():
-                    if item.uid == uid:
-                        return col, item.href, ical.parse(item.serialize())
-        return None, _href_for(uid), None
-
-    def _default_calendar(self, login: str) -> Any:
-        calendars = self._calendars(login)
-        if calendars:
-            return calendars[0]
-        # Before the first login the principal may not exist yet (RFC 6638 delivery).
-        self.storage.create_collection(f"/{login}/")
-        self.storage.create_collection(
-            f"/{login}/calendar/", props={"tag": "VCALENDAR", "D:displayname": "Calendrier"}
-        )
-        return self._calendars(login)[0]
 
     # attendee side ----------------------------------------------------------
     def after_attendee_write(
@@ -361,7 +332,7 @@ class Scheduler:
         SCHEDULE-STATUS of every attendee from the outbox (a message failed for good).
         Returns None when the organizer has no such event any more.
         """
-        collection, href, existing = self._find_copy(organizer_login, uid)
+        collection, href, existing = self.homes.find_copy(organizer_login, uid)
         if collection is None or existing is None:
             return None
         changed = partstat is None
@@ -395,8 +366,3 @@ def _reply_calendar(cal: Calendar, me: str, partstat: str) -> Calendar:
             mine.params.pop("RSVP", None)
             ev.add("ATTENDEE", mine)
     return out
-
-
-def _href_for(uid: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in uid)[:120]
-    return f"{safe or 'event'}.ics"

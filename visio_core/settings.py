@@ -29,7 +29,7 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "data_dir": ("VISIO_DATA_DIR", "./var"),
     "caldav_listen": ("VISIO_CALDAV_LISTEN", "127.0.0.1:5232"),
     "web_listen": ("VISIO_WEB_LISTEN", "127.0.0.1:8080"),
-    "public_url": ("VISIO_PUBLIC_URL", "http://127.0.0.1:8080"),
+    "public_url": ("VISIO_PUBLIC_URL", ""),  # empty: the web address itself
     "smtp_url": ("VISIO_SMTP_URL", ""),
     "mail_from": ("VISIO_MAIL_FROM", "visio@localhost"),
     "dialin_number": ("VISIO_DIALIN_NUMBER", ""),
@@ -182,7 +182,10 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
     for name, (variable, default) in _OPTIONS.items():
         value = env.get(variable)
         raw[name] = value if value is not None else file_values.get(name, default)
-    public_url = raw["public_url"].strip().rstrip("/")
+    web_listen = parse_listen(raw["web_listen"], "VISIO_WEB_LISTEN")
+    # Unset, links point at the web backend's own address, so a moved port never
+    # yields links to nowhere; behind a proxy, set VISIO_PUBLIC_URL.
+    public_url = raw["public_url"].strip().rstrip("/") or _url(*web_listen).rstrip("/")
     if not public_url.startswith(("http://", "https://")):
         raise SettingsError(
             f"VISIO_PUBLIC_URL must start with http:// or https:// (got {public_url!r})"
@@ -207,7 +210,7 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
     return Settings(
         data_dir=Path(raw["data_dir"]).expanduser().absolute(),
         caldav_listen=parse_listen(raw["caldav_listen"], "VISIO_CALDAV_LISTEN"),
-        web_listen=parse_listen(raw["web_listen"], "VISIO_WEB_LISTEN"),
+        web_listen=web_listen,
         public_url=public_url,
         smtp_url=raw["smtp_url"].strip(),
         mail_from=raw["mail_from"].strip(),

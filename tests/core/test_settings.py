@@ -96,10 +96,17 @@ def test_public_url_trailing_slash_stripped(given, expected):
     assert s.join_prefix == expected + "/j/"
 
 
-@pytest.mark.parametrize("bad", ["visio.example.org", "ftp://example.org", "", "//example.org"])
+@pytest.mark.parametrize("bad", ["visio.example.org", "ftp://example.org", "//example.org"])
 def test_bad_public_url(bad):
     with pytest.raises(SettingsError, match="VISIO_PUBLIC_URL must start with http"):
         resolve({}, {"VISIO_PUBLIC_URL": bad})
+
+
+@pytest.mark.parametrize("given", [{}, {"VISIO_PUBLIC_URL": ""}])
+def test_unset_public_url_follows_the_web_address(given):
+    s = resolve({}, {"VISIO_WEB_LISTEN": "127.0.0.1:18080", **given})
+    assert s.public_url == "http://127.0.0.1:18080"
+    assert s.join_prefix == "http://127.0.0.1:18080/j/"
 
 
 @pytest.mark.parametrize("bad", ["8080", "localhost", "host:", "host:0", "host:65536", "h:80x"])

@@ -11,7 +11,7 @@ from typing import Any
 
 import radicale.server
 from radicale import config as radicale_config
-from radicale import httputils
+from radicale import httputils, pathutils
 from radicale import log as radicale_log
 from radicale import storage as radicale_storage
 from radicale.app import Application as RadicaleApplication
@@ -19,6 +19,7 @@ from radicale.log import logger as radicale_logger
 
 from caldav_plugin import dav, internal_api, request, services
 from caldav_plugin.ldap_auth import LoginUnavailable
+from caldav_plugin.writer import EventWriter
 from visio_core.recurrence import excessive_recurrence
 from visio_core.settings import Settings
 
@@ -91,6 +92,30 @@ class Application(RadicaleApplication):
             )
         return client.OK, {"Content-Type": "application/xml; charset=utf-8"}, xml, None
 
+    def _draft(self, put: request.PutRequest, path: str, user: str) -> Any:
+        """The stored form of a plain PUT, computed before Radicale's write lock.
+
+        Serialising a large event is the slow part of a save; done here, other
+        people's requests do not wait for it. The storage checks again under the
+        lock that nothing the draft read has changed, and drafts again if it has.
+        """
+        uid = put.single_uid()
+        parts = pathutils.strip_path(path).split("/")
+        if uid is None or not user or parts[0] != user or len(parts) < 3:
+            return None
+        try:
+            with self._storage.acquire_lock("r", user):
+                old = next(iter(self._storage.discover(path)), None)
+            if isinstance(old, radicale_storage.BaseCollection):
+                return None
+            cal = put.calendar_for(uid)
+            if cal is None:
+                return None
+            return EventWriter(self._storage).draft("/".join(parts[:-1]), cal, old)
+        except Exception:  # the storage call drafts again under the lock
+            log.warning("drafting %s before the lock failed", path, exc_info=True)
+            return None
+
     def _calendars_of(self, address: str) -> list[Any] | None:
         account = services.get().accounts.by_address(address)
         if account is None or account.disabled:
@@ -149,6 +174,7 @@ class Application(RadicaleApplication):
                     None,
                 )
         put.split()  # the slow parse happens here, not under the storage lock
+        put.draft = self._draft(put, path, user)
         token = request.current_put.set(put)
         try:
             status, headers, answer, xml = super().do_PUT(

@@ -7,9 +7,12 @@ the client's own text. A ContextVar is per thread under Radicale's threaded serv
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from icalendar import Calendar
 
@@ -20,6 +23,7 @@ from visio_core import ical
 class PutRequest:
     body: str
     rewritten: bool = False
+    draft: Any = None  # writer.Draft of the single event this PUT holds, made before the lock
     _by_uid: dict[str, Calendar] | None = field(default=None, repr=False)
 
     @cached_property
@@ -35,6 +39,16 @@ class PutRequest:
         if self._by_uid is None:
             self._by_uid = ical.split_by_uid(self.calendar) if self.calendar is not None else {}
 
+    def single_uid(self) -> str | None:
+        """The UID when the body holds one event (a plain PUT), else None (an import)."""
+        self.split()
+        assert self._by_uid is not None
+        return next(iter(self._by_uid)) if len(self._by_uid) == 1 else None
+
+    def take_draft(self, uid: str) -> Any:
+        draft, self.draft = self.draft, None
+        return draft if draft is not None and ical.uid_of(draft.cal) == uid else None
+
     def calendar_for(self, uid: str) -> Calendar | None:
         """The client's own components for `uid` (handed out once: callers change them)."""
         self.split()
@@ -43,3 +57,14 @@ class PutRequest:
 
 
 current_put: ContextVar[PutRequest | None] = ContextVar("current_put", default=None)
+
+
+@contextmanager
+def outside_put() -> Iterator[None]:
+    """For writes the server makes itself during a PUT (a copy delivered to an
+    attendee): they must not be taken for the client's body."""
+    token = current_put.set(None)
+    try:
+        yield
+    finally:
+        current_put.reset(token)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from dataclasses import dataclass
 
 from icalendar import Calendar
 
@@ -37,6 +38,12 @@ def meeting_options(cal: Calendar, settings: Settings) -> dict[str, object]:
     return options
 
 
+@dataclass(frozen=True)
+class RoomDecision:
+    spec: conference.ConferenceSpec | None  # None: not a room (any more)
+    existing: tuple[str, str] | None  # (room id, number) the registry had for this event
+
+
 class RoomRewriter:
     def __init__(self, settings: Settings, registry: Registry, key: bytes) -> None:
         self.settings = settings
@@ -62,32 +69,46 @@ class RoomRewriter:
             dialin_number=self.settings.dialin_number or None,
         )
 
-    def apply(
-        self, conn: sqlite3.Connection, collection_path: str, cal: Calendar
-    ) -> conference.ConferenceSpec | None:
+    @staticmethod
+    def existing(conn: sqlite3.Connection, owner: str, uid: str) -> tuple[str, str] | None:
+        row = conn.execute(
+            "SELECT room_id, room_number FROM rooms WHERE owner = ? AND uid = ?", (owner, uid)
+        ).fetchone()
+        return (row["room_id"], row["room_number"]) if row else None
+
+    def apply(self, conn: sqlite3.Connection, collection_path: str, cal: Calendar) -> RoomDecision:
         """Write the room into `cal` (or strip it when the category is gone).
 
-        Returns the room's spec, or None when the event is not (or no longer) a room.
+        Only reads the registry: `record` writes what was decided, so a decision
+        can be drafted before Radicale's write lock and checked again under it.
         """
         owner = owner_of(collection_path)
         uid = ical.uid_of(cal)
         kind = conference.room_kind(cal, self.settings.rules) if uid else None
-        existing = conn.execute(
-            "SELECT room_id, room_number FROM rooms WHERE owner = ? AND uid = ?", (owner, uid)
-        ).fetchone()
+        existing = self.existing(conn, owner, uid)
         if kind is None:
             conference.strip_room(cal, self.settings.join_prefix)
-            if existing and Registry.retire(conn, owner, uid):
-                log.info("room of %s/%s retired (category removed)", owner, uid)
-            return None
-        if existing:
-            room_id, number = existing["room_id"], existing["room_number"]
-        else:
-            room_id, number = tokens.new_room_id(), self._allocate_number(conn)
-            log.info("room %s (%s) created for %s/%s", room_id, kind.value, owner, uid)
+            return RoomDecision(None, existing)
+        room_id, number = existing or (tokens.new_room_id(), self._allocate_number(conn))
         spec = self.spec_for(room_id, number, kind)
         conference.apply_room(cal, spec)
-        return spec
+        return RoomDecision(spec, existing)
+
+    def still_holds(
+        self, conn: sqlite3.Connection, collection_path: str, uid: str, decision: RoomDecision
+    ) -> bool:
+        """Whether a decision drafted earlier is still right (nothing changed meanwhile)."""
+        if self.existing(conn, owner_of(collection_path), uid) != decision.existing:
+            return False
+        spec = decision.spec
+        return (
+            spec is None
+            or decision.existing is not None
+            or not (
+                self.registry.number_taken(conn, spec.room_number)
+                or conn.execute("SELECT 1 FROM rooms WHERE room_id = ?", (spec.room_id,)).fetchone()
+            )
+        )
 
     def record(
         self,
@@ -96,9 +117,18 @@ class RoomRewriter:
         href: str,
         cal: Calendar,
         text: str,
-        spec: conference.ConferenceSpec,
-    ) -> Room:
-        """The registry row of the stored event (the join token blanked out)."""
+        decision: RoomDecision,
+    ) -> Room | None:
+        """The registry row of the stored event (the join token blanked out), or the
+        room retired when the category is gone."""
+        owner, uid = owner_of(collection_path), ical.uid_of(cal)
+        spec = decision.spec
+        if spec is None:
+            if decision.existing and Registry.retire(conn, owner, uid):
+                log.info("room of %s/%s retired (category removed)", owner, uid)
+            return None
+        if decision.existing is None:
+            log.info("room %s (%s) created for %s/%s", spec.room_id, spec.kind.value, owner, uid)
         main = conference.master(cal)
         token = spec.join_url.rsplit("/", 1)[1]
         room = Room(

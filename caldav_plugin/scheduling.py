@@ -21,6 +21,7 @@ from icalendar import Calendar
 from icalendar.prop import vCalAddress
 from radicale import storage as radicale_storage
 
+from caldav_plugin import request
 from caldav_plugin.homes import CalendarHomes, href_for
 from visio_core import conference, ical, imip, itip, links, outbox, tokens
 from visio_core.accounts import Account, Accounts
@@ -145,7 +146,6 @@ class Scheduler:
         }
         if spec is not None:
             links.sync_attendee_links(conn, self.key, spec.room_id, people)
-        links.sync_rsvp_links(conn, self.key, owner, uid, list(people))
         if self.settings.invite_organizer and main is not None and role.account is not None:
             messages = self._with_organizer_copy(old, cal, messages, role)
         account = role.account
@@ -181,7 +181,6 @@ class Scheduler:
         if self.settings.invite_organizer and messages:
             m = messages[0]
             messages.append(itip.Outgoing("CANCEL", None, m.sequence, (role.organizer,)))
-        links.drop_rsvp_links(conn, owner, uid)
         spec_room = conference.room_identity(old)
         join_url = None
         if spec_room:
@@ -264,7 +263,8 @@ class Scheduler:
         item.prepare()
         token = delivering.set(True)
         try:
-            collection.upload(href, item)
+            with request.outside_put():
+                collection.upload(href, item)
         finally:
             delivering.reset(token)
 
@@ -346,7 +346,8 @@ class Scheduler:
                 collection_path=collection.path, text=ical.serialize(existing)
             )
             item.prepare()
-            collection.upload(href, item)
+            with request.outside_put():
+                collection.upload(href, item)
         return changed
 
 

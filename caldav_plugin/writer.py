@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import radicale.item as radicale_item
@@ -17,7 +18,7 @@ from icalendar import Calendar
 from radicale import storage as radicale_storage
 
 from caldav_plugin import request, services
-from caldav_plugin.rooms import RoomRewriter, owner_of
+from caldav_plugin.rooms import RoomDecision, RoomRewriter, owner_of
 from caldav_plugin.scheduling import Role, Scheduler, role_of
 from visio_core import ical
 from visio_core.outbox import Outbox
@@ -29,6 +30,20 @@ AfterWrite = Callable[[], None]
 
 def _nothing() -> None:
     return None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A PUT's stored form, and what it was computed from (checked again under the lock)."""
+
+    old_etag: str | None
+    decision: RoomDecision
+    failed: dict[str, str]
+    schedule: bool
+    cal: Calendar
+    old_cal: Calendar | None
+    role: Role
+    text: str
 
 
 class EventWriter:
@@ -43,6 +58,51 @@ class EventWriter:
     def _role(self, owner: str, cal: Calendar) -> Role:
         return role_of(cal, self.accounts.get(owner), self.accounts)
 
+    def draft(
+        self,
+        collection_path: str,
+        cal: Calendar,
+        old: radicale_item.Item | None,
+        schedule: bool = True,
+    ) -> Draft:
+        """The stored form of `cal` (changed in place), from registry reads only.
+
+        The application drafts a PUT before Radicale's write lock (serialising a
+        5,000-attendee event takes a while); `prepare` uses the draft when nothing it
+        read has changed since, and drafts again under the lock otherwise.
+        """
+        old_cal = _parse_or_none(old)
+        role = self._role(owner_of(collection_path), cal)
+        decision = RoomDecision(None, None)
+        if role.kind != "attendee":  # an attendee's copy keeps the organizer's room as is
+            with self.db.reading() as conn:
+                decision = self.rooms.apply(conn, collection_path, cal)
+        failed: dict[str, str] = {}
+        if role.kind == "organizer" and schedule:
+            failed = Outbox(self.db).failed_for(ical.uid_of(cal))
+            self.scheduler.prepare_organizer(old_cal, cal, role, failed)
+        etag = old.etag if old is not None else None
+        return Draft(etag, decision, failed, schedule, cal, old_cal, role, ical.serialize(cal))
+
+    def _holds(
+        self,
+        conn: sqlite3.Connection,
+        collection_path: str,
+        draft: Draft,
+        old: radicale_item.Item | None,
+        schedule: bool,
+    ) -> bool:
+        uid = ical.uid_of(draft.cal)
+        if draft.old_etag != (old.etag if old is not None else None) or draft.schedule != schedule:
+            return False
+        if (
+            schedule
+            and draft.role.kind == "organizer"
+            and Outbox(self.db).failed_for(uid) != (draft.failed)
+        ):
+            return False
+        return self.rooms.still_holds(conn, collection_path, uid, draft.decision)
+
     def prepare(
         self,
         conn: sqlite3.Connection,
@@ -55,21 +115,18 @@ class EventWriter:
         if item.component_name not in ical.OBJECT_TYPES and item.name != "VCALENDAR":
             return item, _nothing  # address book entries are not ours
         put = request.current_put.get()
-        cal = put.calendar_for(item.uid) if put else None
-        if cal is None:
-            cal = ical.parse(item.serialize())
-        old_cal = _parse_or_none(old)
+        draft = put.take_draft(item.uid) if put is not None else None
+        if draft is None or not self._holds(conn, collection_path, draft, old, schedule):
+            cal = None
+            if put is not None:
+                cal = put.calendar_for(item.uid) if draft is None else None
+                if cal is None:  # the stale draft changed the parsed copy: parse again
+                    cal = ical.split_by_uid(ical.parse(put.body)).get(item.uid)
+            draft = self.draft(collection_path, cal or ical.parse(item.serialize()), old, schedule)
+        cal, old_cal, role, text = draft.cal, draft.old_cal, draft.role, draft.text
         owner = owner_of(collection_path)
-        role = self._role(owner, cal)
-        spec = None
-        if role.kind != "attendee":  # an attendee's copy keeps the organizer's room as is
-            spec = self.rooms.apply(conn, collection_path, cal)
-        if role.kind == "organizer" and schedule:
-            failed = Outbox(self.db).failed_for(ical.uid_of(cal))
-            self.scheduler.prepare_organizer(old_cal, cal, role, failed)
-        text = ical.serialize(cal)
-        if spec is not None:
-            self.rooms.record(conn, collection_path, href, cal, text, spec)
+        spec = draft.decision.spec
+        self.rooms.record(conn, collection_path, href, cal, text, draft.decision)
         # The rewrite never touches DTSTART, DTEND, DURATION or recurrence, so
         # Radicale's own analysis of the item (UID, time range for its filters)
         # still holds: reuse it rather than parse the text with vobject again.

@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from conference_backend import keys
+from conference_backend import keys, portal
 from conference_backend.i18n import PAGES, request_language
 from conference_backend.identity import RoomLinks
 from conference_backend.join import join_page, not_found
@@ -92,7 +92,8 @@ def create_app(settings: Settings) -> web.Application:
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(default=True),
     )
-    app.router.add_get("/", home)
+    portal.setup(app, settings)  # the booking portal serves "/" (sign-in, home)
+    app.router.add_get("/caldav", home)  # how to connect a calendar app (linked from the portal)
     app.router.add_get("/healthz", health)
     app.router.add_get("/j/{token}", join_page)
     app.router.add_get("/ws/{token}", room_socket)

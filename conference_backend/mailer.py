@@ -172,7 +172,7 @@ class Mailer:
         try:
             for p in due:
                 try:
-                    msg = self.build(p)
+                    msg = await asyncio.to_thread(self.build, p)  # CPU: off the event loop
                 except Exception as e:  # a message we cannot build will never send
                     log.exception("cannot build message %d to %s", p.id, p.recipient)
                     await asyncio.to_thread(self.outbox.mark_failed, p.id, p.attempts, str(e), True)

@@ -17,7 +17,6 @@ from aiohttp import web
 from conference_backend import keys
 from conference_backend.i18n import PAGES, request_language
 from visio_core import tokens
-from visio_core.links import Links
 
 log = logging.getLogger("visio.rsvp")
 ANSWERS = ("ACCEPTED", "TENTATIVE", "DECLINED")
@@ -63,7 +62,7 @@ async def rsvp(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     lang = request_language(request)
     t = TEXT[lang]
-    found = Links(request.app[keys.DB]).rsvp(tokens.hash_token(token))
+    found = tokens.read_rsvp_token(request.app[KEY], token)
     if found is None:
         return _page(request, t["unknown"], status=404)
     owner, uid, address = found

@@ -88,11 +88,12 @@ async def _run(settings: Settings) -> None:
     if settings.ldap_uri and settings.ldap_sync_interval:
         app.cleanup_ctx.append(ldap_sync_context(settings))
     runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    host, port = settings.web_listen
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
+        # A failure while starting (port taken, bad setting) must stop the CalDAV
+        # child too, or `visio serve` would hang instead of exiting with the error.
+        await runner.setup()
+        host, port = settings.web_listen
+        await web.TCPSite(runner, host, port).start()
         log.info("web backend listening on %s", settings.web_url)
         await stop.wait()
     finally:
@@ -117,5 +118,12 @@ def serve(settings: Settings) -> int:
         else f"SMTP: {settings.smtp_url}",
         flush=True,
     )
-    asyncio.run(_run(settings))
+    try:
+        asyncio.run(_run(settings))
+    except OSError as e:  # typically the web port is taken: say so, no traceback
+        print(
+            f"visio: cannot start the web backend on {settings.web_url}: {e.strerror or e}",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -98,6 +98,10 @@ SCHEMA: list[str] = [
     """
     CREATE INDEX outbox_uid ON outbox (uid, recipient);
     """,
+    # version 4: RSVP tokens are signed and carry their subject; no table needed
+    """
+    DROP TABLE rsvp_links;
+    """,
 ]
 
 

@@ -1,4 +1,4 @@
-"""Personal join links and RSVP links: derived tokens, stored only as hashes.
+"""Personal join links: derived tokens, stored only as hashes.
 
 Rows follow the organizer's event: an attendee removed from it loses their row
 (and so their link) in the same transaction that stores the change.
@@ -46,31 +46,6 @@ def sync_attendee_links(
     )
 
 
-def sync_rsvp_links(
-    conn: sqlite3.Connection, key: bytes, owner: str, uid: str, addresses: list[str]
-) -> None:
-    rows = conn.execute(
-        "SELECT address FROM rsvp_links WHERE owner = ? AND uid = ?", (owner, uid)
-    ).fetchall()
-    have = {r["address"] for r in rows}
-    wanted = set(addresses)
-    conn.executemany(
-        "DELETE FROM rsvp_links WHERE owner = ? AND uid = ? AND address = ?",
-        [(owner, uid, a) for a in have - wanted],
-    )
-    conn.executemany(
-        "INSERT OR IGNORE INTO rsvp_links (token_hash, owner, uid, address) VALUES (?, ?, ?, ?)",
-        [
-            (tokens.hash_token(tokens.rsvp_token(key, owner, uid, a)), owner, uid, a)
-            for a in wanted - have
-        ],
-    )
-
-
-def drop_rsvp_links(conn: sqlite3.Connection, owner: str, uid: str) -> None:
-    conn.execute("DELETE FROM rsvp_links WHERE owner = ? AND uid = ?", (owner, uid))
-
-
 class Links:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -82,11 +57,3 @@ class Links:
                 (token_hash,),
             ).fetchone()
         return Guest(row["room_id"], row["address"], row["name"]) if row else None
-
-    def rsvp(self, token_hash: str) -> tuple[str, str, str] | None:
-        """(owner, uid, address) of an RSVP token."""
-        with self.db.reading() as conn:
-            row = conn.execute(
-                "SELECT owner, uid, address FROM rsvp_links WHERE token_hash = ?", (token_hash,)
-            ).fetchone()
-        return (row["owner"], row["uid"], row["address"]) if row else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import secrets
 from pathlib import Path
@@ -84,8 +85,30 @@ def attendee_token(key: bytes, room_id: str, address: str) -> str:
 
 
 def rsvp_token(key: bytes, owner: str, uid: str, address: str) -> str:
-    """Signs one attendee's Accept/Tentative/Decline links for one event."""
-    return derive_token(key, "rsvp", owner, uid, address.lower())
+    """One attendee's Accept/Tentative/Decline token for one event: signed, not stored.
+
+    It carries what it is about, so a 5,000-attendee save writes no row for it;
+    an attendee removed since finds nothing to answer on the organizer's copy.
+    """
+    body = json.dumps([owner, uid, address.lower()], separators=(",", ":")).encode()
+    payload = base64.urlsafe_b64encode(body).rstrip(b"=").decode("ascii")
+    return payload + "." + derive_token(key, "rsvp", payload)
+
+
+def read_rsvp_token(key: bytes, token: str) -> tuple[str, str, str] | None:
+    """(owner, uid, address) of a genuine RSVP token, else None."""
+    payload, _, signature = token.partition(".")
+    if not payload or len(token) > 2048:
+        return None
+    if not hmac.compare_digest(signature, derive_token(key, "rsvp", payload)):
+        return None
+    try:
+        owner, uid, address = json.loads(
+            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        )
+    except (ValueError, TypeError):
+        return None
+    return str(owner), str(uid), str(address)
 
 
 def sign(key: bytes, body: bytes) -> str:

@@ -25,3 +25,14 @@ def test_tampered_or_foreign_passwords_refused() -> None:
     assert not tokens.check_service_password(KEY, "alice", longer, now=1000)
     assert not tokens.check_service_password(KEY, "alice", "hunter22", now=1000)
     assert not tokens.check_service_password(KEY, "alice", "visio-service:abc:def", now=1000)
+
+
+def test_rsvp_token_carries_its_subject_and_is_signed() -> None:
+    token = tokens.rsvp_token(KEY, "alice", "uid-1@example.org", "Bob@Example.org")
+    assert tokens.read_rsvp_token(KEY, token) == ("alice", "uid-1@example.org", "bob@example.org")
+    assert tokens.read_rsvp_token(OTHER, token) is None
+    payload, sig = token.split(".")
+    forged = tokens.rsvp_token(KEY, "mallory", "x", "y").split(".")[0] + "." + sig
+    assert tokens.read_rsvp_token(KEY, forged) is None
+    assert tokens.read_rsvp_token(KEY, "garbage") is None
+    assert tokens.read_rsvp_token(KEY, payload + ".") is None

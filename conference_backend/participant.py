@@ -142,6 +142,7 @@ class Participant:
             for role in missing:
                 forwarder = Forwarder("audio" if role == "audio" else "video")
                 sender = pc.addTrack(forwarder)
+                passthrough.forward_sender(sender)
                 transceiver = next(t for t in pc.getTransceivers() if t.sender is sender)
                 rtc.prefer_forwardable_codecs(transceiver)
                 passthrough.on_keyframe_request(sender, forwarder.keyframe_wanted)

@@ -25,6 +25,7 @@ from conference_backend.sfu.keyframes import (
     TimestampRewriter,
     is_vp8_keyframe,
 )
+from conference_backend.sfu.passthrough import EncodedFrame
 
 log = logging.getLogger("visio.sfu")
 
@@ -76,13 +77,14 @@ class Publication:
         video = self.kind == "video"
         try:
             while True:
-                packet: Any = await self.track.recv()  # an av.Packet: see passthrough
-                key = is_vp8_keyframe(memoryview(packet)) if video else True
+                frame: EncodedFrame = await self.track.recv()  # type: ignore[assignment]
+                key = video and is_vp8_keyframe(frame.data)
                 self.frames += 1
-                self.keyframes += key
-                pts = int(packet.pts)
+                if key:
+                    self.keyframes += 1
+                    self._throttle.keyframe_seen()
                 for sink in list(self.sinks):
-                    sink.push(self, packet, pts, key)
+                    sink.push(self, frame, key)
         except MediaStreamError:
             pass  # the publisher's track ended: its peer connection closed
 
@@ -123,12 +125,13 @@ class Forwarder(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self.publication: Publication | None = None
-        self._queue: deque[tuple[Publication, Any, int]] = deque()
+        self._queue: deque[tuple[Publication, EncodedFrame]] = deque()
         self._limit = VIDEO_QUEUE if kind == "video" else AUDIO_QUEUE
         self._ready = asyncio.Event()
         self._gate = KeyframeGate()
         self._timestamps = TimestampRewriter(VIDEO_STEP if kind == "video" else AUDIO_STEP)
         self._on_first_frame = on_first_frame
+        self._deliver: Callable[[EncodedFrame], None] | None = None
         self.sent = 0
         self.attached_at = time.monotonic()
 
@@ -149,7 +152,7 @@ class Forwarder(MediaStreamTrack):
         if self.publication is publication:
             self.attach(None)
 
-    def push(self, publication: Publication, packet: Any, pts: int, key: bool) -> None:
+    def push(self, publication: Publication, frame: EncodedFrame, key: bool) -> None:
         if publication is not self.publication or self.readyState != "live":
             return
         if self.kind == "video" and not self._gate.admit(key):
@@ -164,8 +167,22 @@ class Forwarder(MediaStreamTrack):
                 self._gate.close()
                 publication.request_keyframe()
                 return
-        self._queue.append((publication, packet, pts))
+        if self._deliver is not None:
+            self._deliver(self._outgoing(publication, frame))
+            return
+        self._queue.append((publication, frame))
         self._ready.set()
+
+    def deliver_to(self, deliver: Callable[[EncodedFrame], None] | None) -> None:
+        """Push mode: hand each frame to `deliver` as it arrives (None: back to recv()).
+
+        The lean sender (passthrough.forward_sender) sends a frame synchronously,
+        so pushing saves one task switch per frame and subscriber; what was
+        queued before (the first keyframe, while the connection came up) goes first.
+        """
+        self._deliver = deliver
+        while deliver is not None and self._queue:
+            deliver(self._outgoing(*self._queue.popleft()))
 
     def keyframe_wanted(self) -> None:
         """The subscriber's browser lost a picture (PLI/FIR): ask the publisher."""
@@ -178,17 +195,20 @@ class Forwarder(MediaStreamTrack):
                 raise MediaStreamError
             self._ready.clear()
             await self._ready.wait()
-        publication, packet, pts = self._queue.popleft()
-        # The packet object is shared by every subscriber; aiortc packs it right
-        # after recv() returns, with no await in between, so setting pts here is safe.
-        packet.pts = self._timestamps.rewrite(publication, pts)
+        return self._outgoing(*self._queue.popleft())
+
+    def _outgoing(self, publication: Publication, frame: EncodedFrame) -> EncodedFrame:
         self.sent += 1
         if self.sent == 1 and self._on_first_frame is not None:
             self._on_first_frame()
-        return packet
+        # The payload is shared with every other subscriber, never copied; only
+        # the timestamp is this subscriber's own.
+        pts = self._timestamps.rewrite(publication, frame.pts)
+        return EncodedFrame(frame.data, pts, frame.time_base)
 
     def stop(self) -> None:
         super().stop()
+        self._deliver = None
         if self.publication is not None:
             self.publication.sinks.discard(self)
         self._ready.set()

@@ -41,32 +41,46 @@ class KeyframeGate:
 
 @dataclass
 class KeyframeThrottle:
-    """At most one keyframe request per `interval` seconds to one publisher.
+    """Keyframe requests to one publisher: as soon as needed, merged, rate-bounded.
 
     Every new subscriber, every switch and every browser PLI asks for a keyframe;
     each keyframe costs the publisher several times an inter frame, so requests
-    are merged. A request inside the interval is deferred to its end, never lost:
-    `ask(now)` returns the delay after which to send (0: now), or None when a send
-    is already due and covers this request.
+    are merged: while a request is unanswered (no keyframe seen since) and younger
+    than `interval`, the keyframe on its way serves every later asker too. Once it
+    has arrived, a new asker (someone who attached after it) is served at once, but
+    never sooner than `min_interval` after the previous request: a storm of joins
+    costs at most one keyframe per `min_interval`. A deferred request is never
+    lost. `ask(now)` returns the delay after which to send (0: now), or None when a
+    request already sent or scheduled covers this one; call `keyframe_seen` for
+    each keyframe that arrives and `fire` when a deferred request goes out.
     """
 
     interval: float = 0.5
+    min_interval: float = 0.1
     last_sent: float | None = None
     scheduled_at: float | None = None
+    answered: bool = True
 
     def ask(self, now: float) -> float | None:
         if self.scheduled_at is not None:
             return None
-        if self.last_sent is None or now - self.last_sent >= self.interval:
-            self.last_sent = now
-            return 0.0
-        self.scheduled_at = self.last_sent + self.interval
-        return self.scheduled_at - now
+        if self.last_sent is not None:
+            if not self.answered and now - self.last_sent < self.interval:
+                return None
+            due = self.last_sent + self.min_interval
+            if now < due:
+                self.scheduled_at = due
+                return due - now
+        self.last_sent, self.answered = now, False
+        return 0.0
+
+    def keyframe_seen(self) -> None:
+        self.answered = True
 
     def fire(self, now: float) -> None:
         """The deferred request is being sent now."""
         self.scheduled_at = None
-        self.last_sent = now
+        self.last_sent, self.answered = now, False
 
 
 @dataclass

@@ -44,6 +44,7 @@ export class RoomView {
       // Audio rooms have no video: the tile itself names the participant.
       li.dataset[this.video ? 'person' : 'participant'] = p.name;
       li.dataset.speaking = String(this.speaking.has(p.id));
+      li.dataset.muted = String(!p.audio);
       li.classList.toggle('speaking', this.speaking.has(p.id));
       const state = [];
       if (!p.audio) state.push(this.t.muted);
@@ -94,6 +95,7 @@ export class RoomView {
       const stream = sub.stream(mainSlot.mid);
       if (stream && main.srcObject !== stream) main.srcObject = stream;
       main.dataset.speaker = mainSlot.name || '';
+      main.dataset.source = mainSlot.source || ''; // "camera" or "screen"
       $('speaker-name').textContent = mainSlot.name || '';
     }
     const thumbs = $('thumbs');
@@ -116,6 +118,9 @@ export class RoomView {
       const v = fig.querySelector('video');
       const p = this.people.get(slot.participant);
       v.dataset.participant = slot.name;
+      // What others see of this person's controls (mute, camera off), readable by tests too.
+      v.dataset.muted = String(Boolean(p && !p.audio));
+      v.dataset.camera = p && !p.video ? 'off' : 'on';
       fig.querySelector('figcaption').textContent = slot.name;
       fig.classList.toggle('camera-off', Boolean(p && !p.video));
       const stream = sub.stream(slot.mid);

@@ -126,10 +126,12 @@ def book(
     length: dt.timedelta = dt.timedelta(hours=1),
     categories: str = "Visio",
     extra: str = "X-VISIO-LOBBY:FALSE",
+    uid: str | None = None,
 ) -> str:
     """PUT an event starting `starts_in` from now (UTC); returns its join link."""
     start = dt.datetime.now(dt.UTC) + starts_in
     body = ics.event(
+        uid=uid,
         start=_stamp(start),
         end=_stamp(start + length),
         tz="UTC",

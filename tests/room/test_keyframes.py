@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from conference_backend.sfu.keyframes import (
@@ -41,15 +43,26 @@ def test_gate_closes_after_a_switch_and_waits_for_the_next_key() -> None:
     assert gate.admit(True)
 
 
-def test_throttle_merges_requests_and_defers_instead_of_losing() -> None:
-    t = KeyframeThrottle(interval=0.5)
+def test_throttle_merges_requests_while_a_keyframe_is_on_its_way() -> None:
+    t = KeyframeThrottle(interval=0.5, min_interval=0.1)
     assert t.ask(10.0) == 0.0  # first: at once
-    assert t.ask(10.1) == pytest.approx(0.4)  # inside the interval: deferred to its end
-    assert t.ask(10.2) is None  # already covered by the deferred one
-    t.fire(10.5)
-    assert t.ask(10.6) is not None and t.scheduled_at == 11.0
-    t.fire(11.0)
-    assert t.ask(11.7) == 0.0  # past the interval: at once again
+    assert t.ask(10.05) is None  # the keyframe asked for serves this one too
+    assert t.ask(10.4) is None
+    assert t.ask(10.5) == 0.0  # unanswered for a whole interval: ask again
+
+
+def test_throttle_serves_a_newcomer_at_once_after_the_keyframe_arrived() -> None:
+    # A subscriber who attaches after the last keyframe went by must not wait for
+    # the end of an interval: that wait was the bulk of the join-to-first-frame time.
+    t = KeyframeThrottle(interval=0.5, min_interval=0.1)
+    assert t.ask(10.0) == 0.0
+    t.keyframe_seen()
+    assert t.ask(10.15) == 0.0
+    t.keyframe_seen()
+    assert t.ask(10.2) == pytest.approx(0.05)  # but never sooner than min_interval
+    assert t.ask(10.21) is None  # covered by the deferred one
+    t.fire(10.25)
+    assert t.ask(10.3) is None  # unanswered yet
 
 
 def test_throttle_rate_under_a_storm_of_requests() -> None:
@@ -65,6 +78,26 @@ def test_throttle_rate_under_a_storm_of_requests() -> None:
             sent += 1
         now = round(now + 0.01, 2)
     assert 18 <= sent <= 21  # about one per 0.5 s
+
+
+def test_throttle_rate_under_a_storm_of_answered_requests() -> None:
+    # Every request answered by a keyframe 50 ms later, askers every 10 ms: the
+    # publisher still sends at most one keyframe per min_interval.
+    t = KeyframeThrottle(interval=0.5, min_interval=0.1)
+    sent: list[float] = []
+    now = 0.0
+    while now < 10.0:
+        if sent and now >= sent[-1] + 0.05:
+            t.keyframe_seen()
+        delay = t.ask(now)
+        if delay == 0.0:
+            sent.append(now)
+        elif t.scheduled_at is not None and now >= t.scheduled_at:
+            t.fire(now)
+            sent.append(now)
+        now = round(now + 0.01, 2)
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 0.1 - 1e-9 and 90 <= len(sent) <= 101
 
 
 def test_timestamps_stay_continuous_across_source_switches() -> None:

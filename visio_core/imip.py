@@ -100,17 +100,17 @@ class MessageFacts:
 def _strip_private(ev: Event, facts: MessageFacts) -> None:
     for name in PRIVATE_PROPS:
         ev.pop(name, None)
-    for name in ("CONFERENCE", "URL", "LOCATION", "DESCRIPTION"):
-        values = ev.get(name)
-        if values is None:
-            continue
+    # Any property may carry the link (Outlook copies DESCRIPTION into X-ALT-DESC).
+    for name in [n for n in ev if JOIN_PLACEHOLDER in str(ev[n])]:
+        values = ev[name]
         items = values if isinstance(values, list) else [values]
         ev.pop(name)
         for v in items:
             if JOIN_PLACEHOLDER in str(v):
                 if not facts.join_url:
                     continue
-                new = type(v)(str(v).replace(JOIN_PLACEHOLDER, facts.join_url))
+                kind: Any = type(v)  # a text-like value (vText, vUri): it held a URL
+                new = kind(str(v).replace(JOIN_PLACEHOLDER, facts.join_url))
                 new.params = copy.deepcopy(getattr(v, "params", {}))
                 v = new
             ev.add(name, v)
@@ -204,7 +204,9 @@ def _summary_when(cal: Calendar, facts: MessageFacts) -> tuple[str, str]:
     comps = components(cal)
     ev = comps.get(facts.recurrence_id) if facts.recurrence_id else None
     ev = ev or comps.get(None) or next(iter(comps.values()))
-    summary = str(ev.get("SUMMARY", "")) or "(sans titre)"
+    summary = str(ev.get("SUMMARY", "")) or (
+        "(untitled)" if facts.language == "en" else "(sans titre)"
+    )
     start = ev.get("DTSTART")
     if start is None:
         return summary, ""

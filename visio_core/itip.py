@@ -17,8 +17,11 @@ from icalendar.prop import vCalAddress
 
 from visio_core.conference import OUR_PROPS, vevents
 
-# Changes to these mean attendees must update their copy (RFC 5546 2.1.4).
-SIGNIFICANT = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE", "LOCATION", "STATUS")
+# SEQUENCE rises on every change that is sent to attendees, not only on the
+# "significant" ones of RFC 5546 (start, end, recurrence, location, status): a
+# title or description fix must reach Outlook, which ignores an update whose
+# SEQUENCE did not rise, and each (UID, RECURRENCE-ID, SEQUENCE, METHOD,
+# recipient) is sent exactly once. PARTSTAT-only edits still change nothing.
 # Never compared: they change on every save, or are per-attendee bookkeeping.
 _IGNORED = {"DTSTAMP", "LAST-MODIFIED", "SEQUENCE", "CREATED", "ATTENDEE", *OUR_PROPS}
 NO_SERVER_SCHEDULING = {"CLIENT", "NONE"}
@@ -87,10 +90,6 @@ def exdates(ev: Event) -> dict[str, object]:
 
 def _prop_text(ev: Event, name: str) -> tuple[bytes, ...]:
     return tuple(sorted(v.to_ical() for v in _as_list(ev.get(name)) if hasattr(v, "to_ical")))
-
-
-def significant(ev: Event) -> tuple[tuple[bytes, ...], ...]:
-    return tuple(_prop_text(ev, name) for name in SIGNIFICANT)
 
 
 def content(ev: Event, skip: Iterable[str] = ()) -> tuple[tuple[str, tuple[bytes, ...]], ...]:
@@ -178,6 +177,10 @@ def plan(old: Calendar | None, new: Calendar | None, organizer: str) -> list[Out
         whole_changed = content(main_old) != content(main)
         new_exdates = [k for k in exdates(main) if k not in exdates(main_old)]
         only_exdates = whole_changed and new_exdates and _same_but_exdates(main_old, main)
+        cancelled = _cancelled(main) and not _cancelled(main_old)
+        if cancelled:  # the whole event called off, kept on the organizer's calendar
+            everyone = {*current, *removed}
+            return [Outgoing("CANCEL", None, seq, tuple(sorted(everyone)))] if everyone else []
         if whole_changed and not only_exdates:
             if current:
                 out.append(Outgoing("REQUEST", None, seq, tuple(current)))
@@ -191,6 +194,10 @@ def plan(old: Calendar | None, new: Calendar | None, organizer: str) -> list[Out
     if removed:
         out.append(Outgoing("CANCEL", None, seq, tuple(removed)))
     return out
+
+
+def _cancelled(ev: Event) -> bool:
+    return str(ev.get("STATUS", "")).upper() == "CANCELLED"
 
 
 def _same_but_exdates(old: Event, new: Event) -> bool:

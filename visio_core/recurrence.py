@@ -27,6 +27,38 @@ def _as_list(value: object) -> list[object]:
     return list(value) if isinstance(value, list) else [value]
 
 
+# dateutil walks every FREQ period up to UNTIL even when BY-rules match none of
+# them; past this many periods the rule is refused without walking it.
+_MAX_PERIODS_PER_OCCURRENCE = 100
+_PERIOD_SECONDS = {
+    "SECONDLY": 1,
+    "MINUTELY": 60,
+    "HOURLY": 3600,
+    "DAILY": 86400,
+    "WEEKLY": 7 * 86400,
+    "MONTHLY": 28 * 86400,
+    "YEARLY": 365 * 86400,
+}
+
+
+def _periods(parts: dict[str, str], start: dt.date | dt.datetime) -> float:
+    """How many FREQ periods lie between DTSTART and UNTIL (an upper bound of the walk)."""
+    until = parts.get("UNTIL", "")[:15].rstrip("Z")
+    try:
+        end = (
+            dt.datetime.strptime(until, "%Y%m%dT%H%M%S")
+            if "T" in until
+            else (dt.datetime.strptime(until[:8], "%Y%m%d"))
+        )
+    except ValueError:
+        return 0
+    begin = start if isinstance(start, dt.datetime) else dt.datetime.combine(start, dt.time())
+    span = (end - begin.replace(tzinfo=None)).total_seconds()
+    step = _PERIOD_SECONDS.get(parts.get("FREQ", "").upper(), 86400)
+    interval = int(parts["INTERVAL"]) if parts.get("INTERVAL", "").isdigit() else 1
+    return max(span, 0) / (step * max(interval, 1))
+
+
 def _count_upto(rule_text: str, start: dt.date | dt.datetime, limit: int) -> int:
     if not isinstance(start, dt.datetime):
         start = dt.datetime.combine(start, dt.time())
@@ -50,10 +82,13 @@ def excessive_recurrence(cal: Calendar, limit: int) -> str | None:
             if "COUNT" in parts:
                 too_many = not parts["COUNT"].isdigit() or int(parts["COUNT"]) > limit
             elif "UNTIL" in parts:
-                try:
-                    too_many = _count_upto(text, start, limit) > limit
-                except (ValueError, TypeError, OverflowError):
-                    continue  # unreadable rules are Radicale's to refuse
+                if _periods(parts, start) > _MAX_PERIODS_PER_OCCURRENCE * (limit + 1):
+                    too_many = True  # too long to even count: refused unwalked
+                else:
+                    try:
+                        too_many = _count_upto(text, start, limit) > limit
+                    except (ValueError, TypeError, OverflowError):
+                        continue  # unreadable rules are Radicale's to refuse
             else:
                 continue
             if too_many:

@@ -69,7 +69,13 @@ def zone_name(value: dt.date | dt.datetime) -> str:
     if tz is None:
         return "UTC"
     key = getattr(tz, "key", None) or getattr(tz, "zone", None)
-    return str(key or tz.tzname(None) or "UTC")
+    if key:
+        return str(key)
+    try:  # a zone of the event's own VTIMEZONE (Outlook: "Romance Standard Time")
+        moment = value if isinstance(value, dt.datetime) else None
+        return str(getattr(tz, "_tzid", None) or tz.tzname(moment) or "UTC")
+    except (AttributeError, TypeError, ValueError):
+        return "UTC"
 
 
 def occurrences_after(cal: Calendar, after: dt.datetime, limit: int = 1) -> list[Occurrence]:
@@ -112,6 +118,8 @@ def _tz(zone: str) -> dt.tzinfo:
 def format_range(occ: Occurrence, lang: str) -> str:
     """'jeudi 3 décembre 2026, 10:00 – 11:30 (Europe/Paris)' in the event's own zone."""
     tz = _tz(occ.zone)
+    if tz is dt.UTC and occ.zone != "UTC" and occ.start.tzinfo is not None:
+        tz = occ.start.tzinfo  # not an IANA name: the event's own VTIMEZONE rules
     start, end = occ.start.astimezone(tz), occ.end.astimezone(tz)
     days, months = _DAYS.get(lang, _DAYS["fr"]), _MONTHS.get(lang, _MONTHS["fr"])
 

@@ -213,8 +213,17 @@ def _override_messages(
         if key is None:
             continue
         prev = before.get(key)
-        if prev is not None and content(prev) == content(ev):
-            continue
+        if prev is not None:
+            # People added to or removed from this one occurrence are told about it.
+            now, was = recipients_of(ev, [organizer]), recipients_of(prev, [organizer])
+            gone = tuple(r for r in was if r not in now)
+            if gone:
+                out.append(Outgoing("CANCEL", key, sequence(ev), gone))
+            if content(prev) == content(ev):
+                new = tuple(r for r in now if r not in was)
+                if new:
+                    out.append(Outgoing("REQUEST", key, sequence(ev), new))
+                continue
         people = recipients_of(ev, [organizer]) or recipients_of(main, [organizer])
         if not people:
             continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from icalendar import Calendar
 
 from tests.core.conftest import build_vcalendar, build_vevent
@@ -404,12 +403,6 @@ def test_deletion_without_attendees_or_old_sends_nothing() -> None:
 # --- findings ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an attendee added to one override only (not to the master) is never "
-    "invited: plan() computes `added` from the master alone and _override_messages "
-    "skips an override whose content() is unchanged, and content() ignores ATTENDEE",
-)
 def test_attendee_added_to_one_override_gets_request_for_that_key() -> None:
     old = series(ALICE, overrides=(override("20250317T100000", "20250317T150000"),))
     new = series(
@@ -420,11 +413,6 @@ def test_attendee_added_to_one_override_gets_request_for_that_key() -> None:
     assert Outgoing("REQUEST", RID_2, 0, ("carol@example.org",)) in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an attendee removed from one override only is never told: no CANCEL "
-    "for that RECURRENCE-ID (same cause as the added-to-override case)",
-)
 def test_attendee_removed_from_one_override_gets_cancel_for_that_key() -> None:
     old = series(
         ALICE,

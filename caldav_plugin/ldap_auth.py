@@ -18,37 +18,28 @@ does for LDAP) so a client's burst of requests costs one bind.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
-import threading
-import time
 
-from radicale import auth, config
+from radicale import config
 
 from caldav_plugin import services
+from caldav_plugin.login import CachedLogin
 from ldap_sync.directory import Directory, DirectoryConfig, DirectoryError
-from visio_core import tokens
 
 log = logging.getLogger("visio.caldav.ldap")
 CACHE_SECONDS = 15.0
-_SALT = secrets.token_bytes(16)
 
 
 class LoginUnavailable(Exception):
     """The directory cannot check passwords now; the server answers 503, not 401."""
 
 
-def _digest(login: str, password: str) -> bytes:
-    return hashlib.sha256(_SALT + login.encode() + b"\0" + password.encode()).digest()
+class Auth(CachedLogin):
+    cache_seconds = CACHE_SECONDS
+    unknown_account_may_log_in = True
 
-
-class Auth(auth.BaseAuth):
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
-        self._verified: dict[str, tuple[bytes, str, float]] = {}
-        self._cache_lock = threading.Lock()
         self._directory: Directory | None = None
         self._config_error = ""
         try:
@@ -58,21 +49,7 @@ class Auth(auth.BaseAuth):
             self._config_error = str(e)
             log.error("LDAP logins are impossible: %s", e)
 
-    def _login(self, login: str, password: str) -> str:
-        if not login or not password:
-            return ""  # an empty password never reaches the directory
-        svc = services.get()
-        if tokens.check_service_password(svc.key, login, password, time.time()):
-            account = svc.accounts.get(login)  # the portal, acting for a signed-in user
-            return login if account is not None and not account.disabled else ""
-        accounts = svc.accounts
-        digest = _digest(login, password)
-        now = time.monotonic()
-        with self._cache_lock:
-            cached = self._verified.get(login)
-        if cached and cached[2] > now and hmac.compare_digest(cached[0], digest):
-            account = accounts.get(cached[1])
-            return cached[1] if account is None or not account.disabled else ""
+    def _verify(self, login: str, password: str) -> str:
         if self._directory is None:
             raise LoginUnavailable(self._config_error)
         try:
@@ -81,13 +58,8 @@ class Auth(auth.BaseAuth):
             log.error("LDAP directory unavailable, login of %r answered 503: %s", login, e)
             raise LoginUnavailable(str(e)) from None
         if user is None:
-            with self._cache_lock:
-                self._verified.pop(login, None)
             return ""
-        account = accounts.get(user.login)
-        if account is not None and account.disabled:
+        if not self._may_log_in(user.login):
             log.info("login of %r refused: account %s is disabled", login, user.login)
             return ""
-        with self._cache_lock:
-            self._verified[login] = (digest, user.login, now + CACHE_SECONDS)
         return user.login

@@ -64,7 +64,8 @@ class RoomLinks:
         account = self.accounts.by_address(guest.address)
         if account is not None and account.disabled:
             return None
-        name = guest.name or (account.name if account else "") or guest.address
+        # An address of an account is that account: its name, whatever CN the event gave.
+        name = (account.name if account else "") or guest.name or guest.address
         login = account.login if account is not None else ""
         return Admission(room, Person(clean_name(name) or guest.address, login, guest.address))
 

@@ -128,38 +128,8 @@ class Mailer:
         return imip.build_email(p.uid, itip_cal, facts, template.render(join_url or ""))
 
     # sending --------------------------------------------------------------
-    def _password(self) -> str:
-        s = self.settings
-        if s.smtp_password_file:
-            return Path(s.smtp_password_file).read_text().strip()
-        return s.smtp_password
-
-    def _tls_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.settings.smtp_ca_file or None)
-
-    async def _connect(self) -> aiosmtplib.SMTP:
-        t = self.target
-        assert t is not None
-        client = aiosmtplib.SMTP(
-            hostname=t.host,
-            port=t.port,
-            use_tls=t.mode == "tls",
-            start_tls=t.mode == "starttls",
-            tls_context=self._tls_context(),
-            timeout=30,
-        )
-        await client.connect()
-        if self.settings.smtp_user:
-            await client.login(self.settings.smtp_user, self._password())
-        return client
-
     def _write_eml(self, p: Pending, msg: EmailMessage) -> None:
-        folder = self.settings.mail_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"{p.id:08d}-{p.method.lower()}-{p.recipient.replace('/', '_')}.eml"
-        tmp = folder / f".{name}.tmp"
-        tmp.write_bytes(msg.as_bytes())
-        os.replace(tmp, folder / name)
+        write_eml(self.settings, f"{p.id:08d}-{p.method.lower()}-{p.recipient}", msg)
 
     async def send_due(self) -> int:
         """Send what is due now; returns how many messages left."""
@@ -184,7 +154,7 @@ class Mailer:
                     continue
                 try:
                     if client is None:
-                        client = await self._connect()
+                        client = await smtp_client(self.settings)
                     await client.send_message(
                         msg, sender=self.settings.mail_from, recipients=[p.recipient]
                     )
@@ -306,33 +276,42 @@ async def send_notice(settings: Settings, to: str, subject: str, body: str) -> N
     msg["Subject"] = subject
     msg.set_content(body)
     if not settings.smtp_url:
-
-        def write() -> None:
-            folder = settings.mail_dir
-            folder.mkdir(parents=True, exist_ok=True)
-            name = f"notice-{time.time_ns()}-{to.replace('/', '_')}.eml"
-            tmp = folder / f".{name}.tmp"
-            tmp.write_bytes(msg.as_bytes())
-            os.replace(tmp, folder / name)
-
-        await asyncio.to_thread(write)
+        await asyncio.to_thread(write_eml, settings, f"notice-{time.time_ns()}-{to}", msg)
         return
+    client = await smtp_client(settings)
+    try:
+        await client.send_message(msg, sender=settings.mail_from, recipients=[to])
+    finally:
+        await _close(client)
+
+
+def write_eml(settings: Settings, stem: str, msg: EmailMessage) -> None:
+    """One message as an .eml file in the mail folder (no SMTP configured), atomically."""
+    folder = settings.mail_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    name = stem.replace("/", "_") + ".eml"
+    tmp = folder / f".{name}.tmp"
+    tmp.write_bytes(msg.as_bytes())
+    os.replace(tmp, folder / name)
+
+
+async def smtp_client(settings: Settings) -> aiosmtplib.SMTP:
+    """A connected (and logged-in) SMTP client for VISIO_SMTP_URL, certificates verified."""
     target = parse_smtp_url(settings.smtp_url)
-    password = (
-        Path(settings.smtp_password_file).read_text().strip()
-        if settings.smtp_password_file
-        else settings.smtp_password
-    )
-    await aiosmtplib.send(
-        msg,
-        sender=settings.mail_from,
-        recipients=[to],
+    client = aiosmtplib.SMTP(
         hostname=target.host,
         port=target.port,
         use_tls=target.mode == "tls",
         start_tls=target.mode == "starttls",
         tls_context=ssl.create_default_context(cafile=settings.smtp_ca_file or None),
-        username=settings.smtp_user or None,
-        password=password if settings.smtp_user else None,
         timeout=30,
     )
+    await client.connect()
+    if settings.smtp_user:
+        password = (
+            Path(settings.smtp_password_file).read_text().strip()
+            if settings.smtp_password_file
+            else settings.smtp_password
+        )
+        await client.login(settings.smtp_user, password)
+    return client

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from visio_cli.text import one_line
 from visio_core.db import Database
 from visio_core.outbox import Outbox
 from visio_core.settings import Settings
-
-
-def _one_line(value: str) -> str:
-    return " ".join("".join(" " if ord(c) < 32 else c for c in value).split())
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -26,7 +23,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     for r in rows:
         print(
             "\t".join(
-                _one_line(str(v))
+                one_line(str(v))
                 for v in (
                     r.id,
                     r.state,

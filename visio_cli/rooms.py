@@ -5,15 +5,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+from visio_cli.text import one_line
 from visio_core import ical, when
 from visio_core.db import Database
 from visio_core.registry import Registry
 from visio_core.settings import Settings
-
-
-def _one_line(value: str) -> str:
-    """Event data printed in a column: tabs, line breaks and controls become spaces."""
-    return " ".join("".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in value).split())
 
 
 def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.Namespace) -> int:
@@ -32,5 +28,5 @@ def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.
         except Exception as e:  # one unreadable event must not hide the others
             nxt = f"(unreadable: {e})"
         fields = (room.room_number, room.kind.value, room.owner, room.summary or "-", nxt)
-        print("\t".join(_one_line(f) for f in fields))
+        print("\t".join(one_line(f) for f in fields))
     return 0

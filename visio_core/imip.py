@@ -312,7 +312,3 @@ def placeholder_text(stored_text: str, join_url: str | None) -> str:
     """The stored text with the room's link replaced by a placeholder (no token at rest)."""
     text = unfold(stored_text)
     return text.replace(join_url, JOIN_PLACEHOLDER) if join_url else text
-
-
-def room_of(cal: Calendar) -> tuple[str, str] | None:
-    return conference.room_identity(cal)

@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   chromium espeak-ng sox
   slapd ldap-utils
+  sip-tester nginx libnginx-mod-rtmp
 )
 
 missing=()

@@ -15,7 +15,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -35,6 +35,14 @@ VIDEO_QUEUE = 90  # ~3 s at 30 fps: past that a subscriber is too slow and resta
 AUDIO_QUEUE = 50
 
 
+class Sink(Protocol):
+    """What a Publication hands its frames to: a Forwarder, or a decoder (phone mix, recorder)."""
+
+    def push(self, publication: Publication, frame: EncodedFrame, key: bool) -> None: ...
+
+    def detach(self, publication: Publication) -> None: ...
+
+
 class Publication:
     """One participant's incoming encoded track and who it is forwarded to."""
 
@@ -51,7 +59,7 @@ class Publication:
         self.kind = kind  # "audio" | "video"
         self.source = source  # "microphone" | "camera" | "screen"
         self.track = track
-        self.sinks: set[Forwarder] = set()
+        self.sinks: set[Sink] = set()
         self.frames = 0
         self.keyframes = 0
         self.active = True  # screen sharing stopped / camera off: the room stops routing it

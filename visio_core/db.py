@@ -102,6 +102,39 @@ SCHEMA: list[str] = [
     """
     DROP TABLE rsvp_links;
     """,
+    # version 5: the agenda, an index of every calendar's occurrences kept by the storage
+    # plugin in the same transaction as the event, so the portal's views read it at once
+    """
+    CREATE TABLE agenda_calendars (
+        calendar_path TEXT PRIMARY KEY,
+        indexed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+    );
+    CREATE TABLE agenda_items (
+        calendar_path TEXT NOT NULL,
+        href TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        organizer TEXT NOT NULL,
+        recurring INTEGER NOT NULL,
+        covered_from TEXT NOT NULL,
+        covered_to TEXT NOT NULL,
+        PRIMARY KEY (calendar_path, href)
+    );
+    CREATE TABLE agenda (
+        calendar_path TEXT NOT NULL,
+        href TEXT NOT NULL,
+        start TEXT NOT NULL,
+        end TEXT NOT NULL,
+        timing INTEGER NOT NULL,
+        rid TEXT NOT NULL,
+        rid_timing INTEGER NOT NULL,
+        long INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        kind TEXT NOT NULL
+    );
+    CREATE INDEX agenda_when ON agenda (calendar_path, start);
+    CREATE INDEX agenda_long ON agenda (calendar_path, long);
+    CREATE INDEX agenda_item ON agenda (calendar_path, href);
+    """,
 ]
 
 

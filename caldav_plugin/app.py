@@ -17,7 +17,7 @@ from radicale import storage as radicale_storage
 from radicale.app import Application as RadicaleApplication
 from radicale.log import logger as radicale_logger
 
-from caldav_plugin import dav, internal_api, request, services
+from caldav_plugin import agenda_index, dav, internal_api, request, services
 from caldav_plugin.ldap_auth import LoginUnavailable
 from caldav_plugin.writer import EventWriter
 from visio_core.recurrence import excessive_recurrence
@@ -226,6 +226,7 @@ def serve(shutdown_socket: socket.socket | None = None) -> None:
     radicale_log.set_level(
         configuration.get("logging", "level"), configuration.get("logging", "backtrace_on_debug")
     )
+    agenda_index.keep_whole(radicale_storage.load(configuration), services.get().db)
     # radicale.server builds `radicale.Application`; this is the one seam to give it ours.
     radicale.server.Application = Application  # type: ignore[attr-defined]
     radicale_logger.info("Visio CalDAV server on %s", settings.caldav_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from icalendar import Calendar
@@ -14,6 +15,18 @@ def href_for(uid: str) -> str:
     """A safe file name for a delivered copy."""
     safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in uid)[:120]
     return f"{safe or 'event'}.ics"
+
+
+def every_calendar(
+    storage: radicale_storage.BaseStorage,
+) -> Iterator[radicale_storage.BaseCollection]:
+    """Each calendar collection of each principal (call with the storage lock held)."""
+    for principal in storage.discover("/", depth="1"):
+        if not isinstance(principal, radicale_storage.BaseCollection) or not principal.path:
+            continue
+        for child in storage.discover(f"/{principal.path}/", depth="1"):
+            if isinstance(child, radicale_storage.BaseCollection) and child.tag == "VCALENDAR":
+                yield child
 
 
 class CalendarHomes:

@@ -7,23 +7,15 @@ from collections.abc import Iterator
 
 from radicale import storage as radicale_storage
 
-from caldav_plugin import services
+from caldav_plugin import agenda_index, services
 from caldav_plugin.app import radicale_configuration
+from caldav_plugin.homes import every_calendar
 from caldav_plugin.rooms import meeting_options, owner_of
 from visio_core import conference, ical, tokens
 from visio_core.registry import Room
 from visio_core.settings import Settings
 
 log = logging.getLogger("visio.rebuild")
-
-
-def _calendars(storage: radicale_storage.BaseStorage) -> Iterator[radicale_storage.BaseCollection]:
-    for principal in storage.discover("/", depth="1"):
-        if not isinstance(principal, radicale_storage.BaseCollection) or not principal.path:
-            continue
-        for child in storage.discover(f"/{principal.path}/", depth="1"):
-            if isinstance(child, radicale_storage.BaseCollection) and child.tag == "VCALENDAR":
-                yield child
 
 
 def rooms_from_calendars(settings: Settings, sections: dict[str, dict[str, str]]) -> Iterator[Room]:
@@ -33,7 +25,7 @@ def rooms_from_calendars(settings: Settings, sections: dict[str, dict[str, str]]
     seen_numbers: set[str] = set()
     seen_ids: set[str] = set()
     with storage.acquire_lock("r"):
-        for calendar in _calendars(storage):
+        for calendar in every_calendar(storage):
             for item in calendar.get_all():
                 try:
                     cal = ical.parse(item.serialize())
@@ -76,4 +68,7 @@ def rooms_from_calendars(settings: Settings, sections: dict[str, dict[str, str]]
 
 def rebuild(settings: Settings, sections: dict[str, dict[str, str]]) -> int:
     rooms = list(rooms_from_calendars(settings, sections))
-    return services.get().registry.replace_all(rooms)
+    count = services.get().registry.replace_all(rooms)
+    storage = radicale_storage.load(radicale_configuration(settings, sections))
+    agenda_index.index_calendars(storage, services.get().db, everything=True)
+    return count

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from icalendar import Calendar
 
+from ldap_sync.store import may_book
 from visio_core import conference, ical, tokens
 from visio_core.categories import RoomKind
 from visio_core.registry import Registry, Room
@@ -86,6 +87,10 @@ class RoomRewriter:
         uid = ical.uid_of(cal)
         kind = conference.room_kind(cal, self.settings.rules) if uid else None
         existing = self.existing(conn, owner, uid)
+        if kind is not None and existing is None and not may_book(self.registry.db, owner):
+            # Outside the directory's booking group: the event is kept, with no room.
+            log.info("%s may not book: %s stays a plain event", owner, uid)
+            kind = None
         if kind is None:
             conference.strip_room(cal, self.settings.join_prefix)
             return RoomDecision(None, existing)

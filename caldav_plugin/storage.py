@@ -8,6 +8,7 @@ room registry in the same call, inside one SQLite transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +20,8 @@ from radicale.storage import multifilesystem
 from caldav_plugin import services
 from caldav_plugin.rooms import owner_of
 from caldav_plugin.writer import EventWriter
+from visio_core import agenda, ical
+from visio_core.agenda import Agenda
 from visio_core.registry import Registry
 
 log = logging.getLogger("visio.storage")
@@ -42,6 +45,7 @@ class Collection(multifilesystem.Collection):
         writer = EventWriter(self._storage)
         with writer.db.transaction() as conn:
             if href is None:
+                Agenda.forget_under(conn, self.path)
                 retired = Registry.retire_under(conn, self.path)
                 if retired:
                     log.info("%d room(s) retired with collection %s", retired, self.path)
@@ -51,6 +55,7 @@ class Collection(multifilesystem.Collection):
                     if pathutils.is_safe_filesystem_path_component(href)
                     else None
                 )
+                Agenda.remove(conn, self.path, href)
                 if old is not None and old.uid:
                     writer.removed(conn, self.path, old)
                     if Registry.retire(conn, owner_of(self.path), old.uid):
@@ -67,6 +72,8 @@ class Storage(multifilesystem.Storage):
             super().move(item, to_collection, to_href)
             src = item.collection.path if item.collection is not None else ""
             old_owner, new_owner = owner_of(src), owner_of(to_collection.path)
+            Agenda.remove(conn, src, item.href or "")
+            Agenda.put(conn, to_collection.path, to_href, _index(item))
             if old_owner == new_owner:
                 Registry.relocate(conn, old_owner, item.uid, to_collection.path, to_href)
             elif Registry.retire(conn, old_owner, item.uid):
@@ -79,10 +86,16 @@ class Storage(multifilesystem.Storage):
         items: Iterable[radicale_item.Item] | None = None,
         props: Any = None,
     ) -> Any:
-        if items is None or not props or props.get("tag") != "VCALENDAR":
+        if not props or props.get("tag") != "VCALENDAR":
             return super().create_collection(href, items, props)
-        writer = EventWriter(self)
         path = pathutils.strip_path(href)
+        if items is None:  # MKCALENDAR: an empty calendar, indexed from the start
+            with services.get().db.transaction() as conn:
+                created = super().create_collection(href, items, props)
+                Agenda.forget_under(conn, path)
+                Agenda.indexed(conn, path)
+                return created
+        writer = EventWriter(self)
         with writer.db.transaction() as conn:
             # An import is not a round of invitations: rooms yes, scheduling no.
             stored = [
@@ -91,4 +104,20 @@ class Storage(multifilesystem.Storage):
             ]
             # Events that the import no longer holds lose their rooms.
             Registry.retire_under(conn, path, keep_uids={i.uid for i in stored})
-            return super().create_collection(href, stored, props)
+            created = super().create_collection(href, stored, props)
+            # Indexed under the names Radicale chose (an unsafe UID gets another).
+            Agenda.forget_under(conn, path)
+            Agenda.indexed(conn, path)
+            collection = created[0] if isinstance(created, tuple) else created  # 3.9: a tuple
+            for item in collection.get_all():
+                Agenda.put(conn, path, item.href or "", _index(item))
+            return created
+
+
+def _index(item: radicale_item.Item) -> agenda.Index | None:
+    try:
+        cal = ical.parse(item.serialize())
+    except ValueError:
+        log.warning("cannot index %s: unreadable", item.href)
+        return None
+    return agenda.index_of(cal, dt.datetime.now(dt.UTC))

@@ -7,6 +7,7 @@ deliver copies). Everything runs inside the caller's registry transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -20,7 +21,8 @@ from radicale import storage as radicale_storage
 from caldav_plugin import request, services
 from caldav_plugin.rooms import RoomDecision, RoomRewriter, owner_of
 from caldav_plugin.scheduling import Role, Scheduler, role_of
-from visio_core import ical
+from visio_core import agenda, ical
+from visio_core.agenda import Agenda
 from visio_core.outbox import Outbox
 
 log = logging.getLogger("visio.writer")
@@ -44,6 +46,7 @@ class Draft:
     old_cal: Calendar | None
     role: Role
     text: str
+    index: agenda.Index | None  # its occurrences, for the portal's views
 
 
 class EventWriter:
@@ -82,7 +85,9 @@ class EventWriter:
             failed = Outbox(self.db).failed_for(ical.uid_of(cal))
             self.scheduler.prepare_organizer(old_cal, cal, role, failed)
         etag = old.etag if old is not None else None
-        return Draft(etag, decision, failed, schedule, cal, old_cal, role, ical.serialize(cal))
+        text = ical.serialize(cal)
+        index = agenda.index_of(cal, dt.datetime.now(dt.UTC))
+        return Draft(etag, decision, failed, schedule, cal, old_cal, role, text, index)
 
     def _holds(
         self,
@@ -127,6 +132,7 @@ class EventWriter:
         owner = owner_of(collection_path)
         spec = draft.decision.spec
         self.rooms.record(conn, collection_path, href, cal, text, draft.decision)
+        Agenda.put(conn, collection_path, href, draft.index)
         # The rewrite never touches DTSTART, DTEND, DURATION or recurrence, so
         # Radicale's own analysis of the item (UID, time range for its filters)
         # still holds: reuse it rather than parse the text with vobject again.

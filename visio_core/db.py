@@ -112,27 +112,29 @@ SCHEMA: list[str] = [
     CREATE TABLE agenda_items (
         calendar_path TEXT NOT NULL,
         href TEXT NOT NULL,
-        uid TEXT NOT NULL,
-        organizer TEXT NOT NULL,
         recurring INTEGER NOT NULL,
-        covered_from TEXT NOT NULL,
-        covered_to TEXT NOT NULL,
+        covered_from INTEGER NOT NULL,  -- series: expanded over this window (epoch seconds)
+        covered_to INTEGER NOT NULL,
         PRIMARY KEY (calendar_path, href)
     );
+    -- One row per occurrence, everything a view shows: no join when reading a month.
     CREATE TABLE agenda (
         calendar_path TEXT NOT NULL,
         href TEXT NOT NULL,
-        start TEXT NOT NULL,
-        end TEXT NOT NULL,
-        timing INTEGER NOT NULL,
-        rid TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        organizer TEXT NOT NULL,
+        recurring INTEGER NOT NULL,
+        start INTEGER NOT NULL,  -- epoch seconds; floating times and dates as if in UTC
+        end INTEGER NOT NULL,
+        timing INTEGER NOT NULL,  -- 0 UTC, 1 floating, 2 date
+        rid INTEGER NOT NULL,
         rid_timing INTEGER NOT NULL,
         long INTEGER NOT NULL,
         title TEXT NOT NULL,
         kind TEXT NOT NULL
     );
     CREATE INDEX agenda_when ON agenda (calendar_path, start);
-    CREATE INDEX agenda_long ON agenda (calendar_path, long);
+    CREATE INDEX agenda_long ON agenda (calendar_path, long, start);
     CREATE INDEX agenda_item ON agenda (calendar_path, href);
     """,
 ]

@@ -14,6 +14,7 @@ from aiohttp import web
 from conference_backend import keys
 from conference_backend.portal import calendar_views, reset, routes, session
 from conference_backend.portal.caldav_client import CalDav
+from visio_core.agenda import Agenda
 from visio_core.settings import Settings
 from visio_core.tokens import load_or_create_key
 
@@ -21,13 +22,18 @@ from visio_core.tokens import load_or_create_key
 def setup(app: web.Application, settings: Settings) -> None:
     """Register the portal (it serves "/"); call before the app starts."""
     key = load_or_create_key(settings.key_path)
-    portal = session.Portal(settings=settings, key=key, accounts=lambda: app[keys.ACCOUNTS])
+    portal = session.Portal(
+        settings=settings,
+        key=key,
+        accounts=lambda: app[keys.ACCOUNTS],
+        agenda=lambda: Agenda(app[keys.DB]),
+    )
     app[session.PORTAL] = portal
     session.install(app, key, secure=settings.public_url.startswith("https://"))
 
     async def client(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as http:
-            portal.caldav = CalDav(http, settings.caldav_url, key, portal.cache.wrote)
+            portal.caldav = CalDav(http, settings.caldav_url, key)
             yield
             portal.caldav = None
 

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 from xml.sax.saxutils import escape
@@ -56,10 +55,8 @@ class CalDav:
         http: aiohttp.ClientSession,
         base_url: str,
         key: bytes,
-        on_write: Callable[[str, str, str | None], None] = lambda login, href, text: None,
     ) -> None:
         self.http = http
-        self.on_write = on_write  # told after each accepted write: the views' cache
         self.base = base_url.rstrip("/") + "/"
         self.key = key
         # login -> calendar path: found once per process (PROPFIND depth 1 is not free).
@@ -202,7 +199,6 @@ class CalDav:
             detail = await r.text()
             if r.status not in (200, 201, 204):
                 raise CalDavError(r.status, detail.strip()[:200] or r.reason or "")
-        self.on_write(login, href, text)
 
     async def delete(self, login: str, href: str) -> None:
         if not self.owns(login, href):
@@ -211,7 +207,6 @@ class CalDav:
             await r.read()
             if r.status not in (200, 204, 404):
                 raise CalDavError(r.status, r.reason or "")
-        self.on_write(login, href, None)
 
     async def freebusy(self, login: str, request_text: str) -> bytes:
         """POST a VFREEBUSY REQUEST to the user's outbox (RFC 6638 §5)."""

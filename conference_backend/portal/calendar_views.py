@@ -14,7 +14,14 @@ from aiohttp import web
 
 from conference_backend.portal import busy, meetings, occurrences
 from conference_backend.portal.caldav_client import CalDavError
-from conference_backend.portal.routes import caldav, flash, form_context, take_flash, warning_lines
+from conference_backend.portal.routes import (
+    caldav,
+    flash,
+    form_context,
+    shown_between,
+    take_flash,
+    warning_lines,
+)
 from conference_backend.portal.session import (
     PORTAL,
     check_csrf,
@@ -70,6 +77,18 @@ def _title(view: str, first: dt.date, day: dt.date, lang: str) -> str:
     return f"{names[day.weekday()]} {day.day} {months[day.month - 1]} {day.year}"
 
 
+def _hour_grid(
+    found: list[occurrences.Occurrence],
+) -> tuple[list[int], dict[tuple[dt.date, int], list[occurrences.Occurrence]]]:
+    """The seed's Jour/Semaine grid: one row per hour, working hours always shown."""
+    cells: dict[tuple[dt.date, int], list[occurrences.Occurrence]] = {}
+    for occ in found:
+        cells.setdefault((occ.start.date(), occ.start.hour), []).append(occ)
+    first = min([8, *(hour for _, hour in cells)])
+    last = max([18, *(hour for _, hour in cells)])
+    return list(range(first, last + 1)), cells
+
+
 @signed_in
 async def calendar(request: web.Request, me: Account) -> web.StreamResponse:
     tz = zone(await session(request))
@@ -84,14 +103,13 @@ async def calendar(request: web.Request, me: Account) -> web.StreamResponse:
     first, after, prev, nxt = _period(view, day)
     start = dt.datetime.combine(first, dt.time(), tz)
     end = dt.datetime.combine(after, dt.time(), tz)
-    found = await occurrences.between(
-        caldav(request), me, start, end, tz, request.app[PORTAL].cache
-    )
+    found = await shown_between(request, me, start, end, tz)
     by_day: dict[dt.date, list[occurrences.Occurrence]] = {}
     for occ in found:
         by_day.setdefault(occ.start.date(), []).append(occ)
     days = [first + dt.timedelta(days=i) for i in range((after - first).days)]
     weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
+    hours, cells = _hour_grid(found) if view != "month" else ([], {})
     return await render(
         request,
         "portal/calendar.html",
@@ -102,6 +120,10 @@ async def calendar(request: web.Request, me: Account) -> web.StreamResponse:
             "days": days,
             "weeks": weeks,
             "by_day": by_day,
+            "hours": hours,
+            "cells": cells,
+            "weekdays_long": TEXT[lang]["weekdays_long"].split(","),
+            "months": TEXT[lang]["months"].split(","),
             "title": _title(view, first, day, lang),
             "prev": prev.isoformat(),
             "next": nxt.isoformat(),
@@ -118,9 +140,7 @@ async def meeting_list(request: web.Request, me: Account) -> web.StreamResponse:
     when = request.query.get("when", "all")
     today = dt.datetime.combine(dt.datetime.now(tz).date(), dt.time(), tz)
     end = today + (dt.timedelta(days=1) if when == "today" else dt.timedelta(days=366))
-    found = await occurrences.between(
-        caldav(request), me, today, end, tz, request.app[PORTAL].cache
-    )
+    found = await shown_between(request, me, today, end, tz)
     return await render(
         request, "portal/list.html", {"when": "today" if when == "today" else "all", "items": found}
     )

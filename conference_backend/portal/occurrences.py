@@ -1,4 +1,9 @@
-"""The user's events, read through CalDAV and expanded into occurrences for the views."""
+"""The user's occurrences for the views: from the agenda index, or through CalDAV.
+
+The storage plugin indexes every event as it is written (visio_core/agenda.py),
+so a view is one query and always current. Series outside their indexed window,
+and calendars not indexed yet, are read through CalDAV and expanded here.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import quote, unquote, urlencode
 from zoneinfo import ZoneInfo
 
 import recurring_ical_events
 
 from conference_backend.portal.caldav_client import CalDav, Resource
-from visio_core import conference, ical, itip
+from visio_core import agenda, conference, ical, itip
 from visio_core.accounts import Account
+from visio_core.agenda import Agenda
 
 
 @dataclass(frozen=True)
@@ -78,28 +84,14 @@ class Parsed:
 
 
 class Cache:
-    """What the views read, kept briefly so browsing back and forth stays quick.
+    """Events read through CalDAV, parsed once per ETag (icalendar is the costly part)."""
 
-    Parsing is the costly part (icalendar), so each resource is parsed once per
-    ETag. Expanded views are kept FRESH_SECONDS. The portal's own writes patch the
-    cached views at once (it knows what it wrote: title, times, category are
-    exactly what the views show), so a saved meeting is visible immediately;
-    changes made elsewhere (a calendar app, an invitee's answer) show within
-    FRESH_SECONDS. The meeting page always reads the event itself.
-    """
-
-    FRESH_SECONDS = 20.0
     MAX_PARSED = 20_000
-    MAX_VIEWS = 512
 
     def __init__(self) -> None:
         self.parsed: OrderedDict[tuple[str, str], Parsed] = OrderedDict()
-        self.views: OrderedDict[tuple[str, str, str, str], tuple[float, list[Occurrence]]] = (
-            OrderedDict()
-        )
 
-    def parse(self, res: Resource, me: Account | None) -> Parsed:
-        """`me` None: the portal's own write, so the user organizes it."""
+    def parse(self, res: Resource, me: Account) -> Parsed:
         key = (res.href, res.etag)
         found = self.parsed.get(key) if res.etag else None
         if found is not None:
@@ -109,46 +101,13 @@ class Cache:
         master: Any = conference.master(cal)
         recurring = master is not None and ("RRULE" in master or "RDATE" in master)
         single = None if recurring else _single(master)
-        mine = me is None or is_mine(cal, me)
         # A single meeting needs nothing more than `single`: the tree is let go.
-        found = Parsed(None if single else cal, recurring, mine, single)
+        found = Parsed(None if single else cal, recurring, is_mine(cal, me), single)
         if res.etag:
             self.parsed[key] = found
             if len(self.parsed) > self.MAX_PARSED:
                 self.parsed.popitem(last=False)
         return found
-
-    def view(self, key: tuple[str, str, str, str]) -> list[Occurrence] | None:
-        hit = self.views.get(key)
-        if hit is None or time.monotonic() - hit[0] > self.FRESH_SECONDS:
-            return None
-        return hit[1]
-
-    def keep(self, key: tuple[str, str, str, str], found: list[Occurrence]) -> None:
-        self.views[key] = (time.monotonic(), found)
-        if len(self.views) > self.MAX_VIEWS:
-            self.views.popitem(last=False)
-
-    def wrote(self, login: str, href: str, text: str | None) -> None:
-        """The server accepted the portal's PUT (`text`) or DELETE (None) of `href`."""
-        try:
-            parsed = self.parse(Resource(href, "", text), None) if text is not None else None
-        except Exception:  # unreadable: let the next view read the server
-            self.forget(login)
-            return
-        same = unquote(href)  # the server may quote hrefs differently from the portal
-        for key in [k for k in self.views if k[0] == login]:
-            stamp, shown = self.views[key]
-            kept = [o for o in shown if unquote(o.href) != same]
-            if parsed is not None:
-                start, end = dt.datetime.fromisoformat(key[1]), dt.datetime.fromisoformat(key[2])
-                kept += occurrences_of(parsed, href, start, end, ZoneInfo(key[3]))
-                kept.sort(key=lambda o: (o.start, o.title))
-            self.views[key] = (stamp, kept)
-
-    def forget(self, login: str) -> None:
-        for key in [k for k in self.views if k[0] == login]:
-            del self.views[key]
 
 
 def occurrences_of(
@@ -156,7 +115,7 @@ def occurrences_of(
 ) -> list[Occurrence]:
     if parsed.single is not None:  # the common case, without the expander
         s, e, title, kind, uid = parsed.single
-        if s < end and (e > start or (s == e and s >= start)):
+        if _overlaps(s, e, start, end):
             return [
                 Occurrence(
                     href,
@@ -187,7 +146,7 @@ def occurrences_of(
                 title=str(ev.get("SUMMARY", "")) or "—",
                 start=s,
                 end=e,
-                kind=_kind(ev),
+                kind=agenda.kind_of(ev),
                 recurring=parsed.recurring,
                 mine=parsed.mine,
             )
@@ -214,24 +173,57 @@ def expand(
     return found
 
 
+def _overlaps(s: dt.datetime, e: dt.datetime, start: dt.datetime, end: dt.datetime) -> bool:
+    return s < end and (e > start or (s == e and s >= start))
+
+
+def _indexed(
+    row: agenda.Row, calendar: str, me: str, tz: ZoneInfo, hrefs: dict[str, str]
+) -> Occurrence:
+    href, uid, organizer, recurring, start, end, timing, rid, rid_timing, title, kind = row
+    original = (
+        time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(rid))
+        if rid_timing == agenda.UTC
+        else rid_text(agenda.decode(rid, rid_timing, tz))
+    )
+    return Occurrence(
+        href=hrefs.get(href) or hrefs.setdefault(href, calendar + quote(href)),
+        uid=uid,
+        rid=original,
+        title=title or "—",
+        start=agenda.decode(start, timing, tz),
+        end=agenda.decode(end, timing, tz),
+        kind=kind,
+        recurring=bool(recurring),
+        mine=not organizer or organizer == me,
+    )
+
+
 async def between(
     caldav: CalDav,
+    index: Agenda,
     me: Account,
     start: dt.datetime,
     end: dt.datetime,
     tz: ZoneInfo,
     cache: Cache,
 ) -> list[Occurrence]:
-    key = (me.login, start.isoformat(), end.isoformat(), str(tz))
-    found = cache.view(key)
-    if found is None:
-        # ETags first; only events not parsed before travel with their data.
+    calendar = await caldav.calendar(me.login)
+    indexed = index.between(unquote(calendar), start, end)
+    if indexed is None:  # not indexed yet: ETags first, then only what is new to us
         listed = await caldav.query(me.login, start, end, data=False)
         unknown = [r.href for r in listed if (r.href, r.etag) not in cache.parsed]
         fetched = {r.href: r for r in await caldav.multiget(me.login, unknown)}
-        resources = [fetched.get(r.href, r) for r in listed]
-        found = expand(resources, start, end, tz, me, cache)
-        cache.keep(key, found)
+        return expand([fetched.get(r.href, r) for r in listed], start, end, tz, me, cache)
+    rows, uncovered = indexed
+    address = me.email.lower()
+    hrefs: dict[str, str] = {}  # a series' occurrences share their file
+    found = [_indexed(r, calendar, address, tz, hrefs) for r in rows]
+    found = [o for o in found if _overlaps(o.start, o.end, start, end)]
+    if uncovered:  # series viewed beyond their indexed window
+        wanted = [calendar + quote(h) for h in uncovered]
+        found += expand(await caldav.multiget(me.login, wanted), start, end, tz, me, cache)
+    found.sort(key=lambda o: (o.start, o.title))
     return found
 
 
@@ -261,11 +253,6 @@ def _utc(value: object) -> dt.datetime | None:
     return value.astimezone(dt.UTC) if isinstance(value, dt.datetime) else None
 
 
-def _kind(ev: Any) -> str:
-    cats = {c.lower() for c in conference.categories_of(ev)}
-    return "audio" if "audio" in cats else "visio" if "visio" in cats else ""
-
-
 def _single(master: Any) -> tuple[dt.datetime, dt.datetime, str, str, str] | None:
     if master is None or str(master.get("STATUS", "")).upper() == "CANCELLED":
         return None
@@ -282,4 +269,4 @@ def _single(master: Any) -> tuple[dt.datetime, dt.datetime, str, str, str] | Non
     if not isinstance(end, dt.datetime) or end.tzinfo is None:
         return None
     title = str(master.get("SUMMARY", "")) or "—"
-    return value, end, title, _kind(master), str(master.get("UID", ""))
+    return value, end, title, agenda.kind_of(master), str(master.get("UID", ""))

@@ -25,6 +25,7 @@ from conference_backend.portal.session import (
     zone,
 )
 from conference_backend.portal.texts import TEXT
+from ldap_sync import store
 from visio_core import conference, ical, tokens
 from visio_core.accounts import Account
 
@@ -35,6 +36,25 @@ def caldav(request: web.Request) -> CalDav:
     client = request.app[PORTAL].caldav
     assert client is not None  # set by the portal's cleanup_ctx before serving
     return client
+
+
+async def shown_between(
+    request: web.Request, me: Account, start: dt.datetime, end: dt.datetime, tz: ZoneInfo
+) -> list[occurrences.Occurrence]:
+    """The user's occurrences in [start, end), for the lists and the calendar."""
+    portal = request.app[PORTAL]
+    return await occurrences.between(
+        caldav(request), portal.agenda(), me, start, end, tz, portal.cache
+    )
+
+
+def may_book(request: web.Request, me: Account) -> bool:
+    """Directory accounts outside the booking group may not create meetings."""
+    return store.may_book(request.app[PORTAL].accounts().db, me.login)
+
+
+async def not_allowed(request: web.Request) -> web.StreamResponse:
+    return await render(request, "portal/home.html", {"refused": True, "today": []}, status=403)
 
 
 async def flash(request: web.Request, key: str) -> None:
@@ -101,15 +121,18 @@ async def home(request: web.Request, me: Account) -> web.StreamResponse:
     now = dt.datetime.now(tz)
     day = dt.datetime.combine(now.date(), dt.time(), tz)
     try:
-        today = await occurrences.between(
-            caldav(request), me, day, day + dt.timedelta(days=1), tz, request.app[PORTAL].cache
-        )
+        today = await shown_between(request, me, day, day + dt.timedelta(days=1), tz)
     except (CalDavError, OSError, TimeoutError):
         today = []
     return await render(
         request,
         "portal/home.html",
-        {"today": today, "flash": await take_flash(request), "now": now},
+        {
+            "today": today,
+            "flash": await take_flash(request),
+            "now": now,
+            "may_book": may_book(request, me),
+        },
     )
 
 
@@ -146,6 +169,8 @@ def warning_lines(found: list[busy.Warning], lang: str, tz: ZoneInfo) -> list[st
 
 @signed_in
 async def plan_page(request: web.Request, me: Account) -> web.StreamResponse:
+    if not may_book(request, me):
+        return await not_allowed(request)
     tz = zone(await session(request))
     now = dt.datetime.now(tz)
     start = (now + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
@@ -162,6 +187,8 @@ async def plan_page(request: web.Request, me: Account) -> web.StreamResponse:
 @signed_in
 async def plan_post(request: web.Request, me: Account) -> web.StreamResponse:
     data = await check_csrf(request)
+    if not may_book(request, me):
+        return await not_allowed(request)
     lang = await language(request)
     tz = zone(await session(request))
     form = meetings.Form.from_post(data, data["__days"])
@@ -195,6 +222,8 @@ async def plan_post(request: web.Request, me: Account) -> web.StreamResponse:
 @signed_in
 async def instant_post(request: web.Request, me: Account) -> web.StreamResponse:
     await check_csrf(request)
+    if not may_book(request, me):
+        return await not_allowed(request)
     lang = await language(request)
     tz = zone(await session(request))
     now = dt.datetime.now(tz).replace(second=0, microsecond=0)

@@ -24,6 +24,7 @@ from conference_backend.portal.caldav_client import CalDav
 from conference_backend.portal.occurrences import Cache
 from conference_backend.portal.texts import TEXT
 from visio_core.accounts import Account, Accounts
+from visio_core.agenda import Agenda
 from visio_core.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from visio_core.settings import Settings
 
@@ -36,6 +37,7 @@ class Portal:
     settings: Settings
     key: bytes
     accounts: Callable[[], Accounts]  # the app's Accounts, opened in cleanup_ctx
+    agenda: Callable[[], Agenda]  # the index of everyone's occurrences, on the app's database
     caldav: CalDav | None = None
     cache: Cache = field(default_factory=Cache)
 

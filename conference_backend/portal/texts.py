@@ -106,6 +106,11 @@ TEXT: dict[str, dict[str, str]] = {
         "DELEGATED": "délégué",
         "not_yours": "Vous êtes invité·e à cette réunion : seul l'organisateur peut la modifier.",
         "no_meetings": "Aucune réunion.",
+        "may_not_book": "Votre compte ne permet pas de planifier de réunions. Vous pouvez "
+        "rejoindre celles où l'on vous invite ; pour en organiser, demandez ce droit à votre "
+        "administrateur.",
+        "no_meeting_period": "Aucune réunion sur cette période.",
+        "hour": "Heure",
         "today": "Aujourd'hui",
         "day": "Jour",
         "week": "Semaine",
@@ -232,6 +237,10 @@ TEXT: dict[str, dict[str, str]] = {
         "DELEGATED": "delegated",
         "not_yours": "You are invited to this meeting: only the organizer can change it.",
         "no_meetings": "No meetings.",
+        "may_not_book": "Your account may not book meetings. You can join those you are "
+        "invited to; to organise some, ask your administrator for this right.",
+        "no_meeting_period": "No meetings in this period.",
+        "hour": "Time",
         "today": "Today",
         "day": "Day",
         "week": "Week",

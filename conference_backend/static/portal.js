@@ -78,13 +78,18 @@ function linkCopy() {
 }
 
 // Réunion instantanée: the room page resumes the session the portal minted, so the
-// organizer enters as themselves without signing in a second time.
+// organizer enters as themselves without signing in a second time, at once; the
+// room page then offers the link to copy for others (room-share.js). Without
+// script, this page's own copy field and button do the same.
 function linkEnter() {
   const a = document.getElementById('enter-room');
   if (!a) return;
-  a.addEventListener('click', () => {
+  const prepare = () => {
     sessionStorage.setItem('visio-session:' + a.dataset.socket, JSON.stringify({ session: a.dataset.resume }));
-  });
+    sessionStorage.setItem('visio-share:' + a.dataset.socket, a.href);
+  };
+  a.addEventListener('click', prepare);
+  if (a.dataset.auto === 'true') { prepare(); location.replace(a.href); }
 }
 
 function fillZone() {

@@ -6,7 +6,9 @@ directory on start and then every second (incremental runs).
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,12 +27,13 @@ from visio_core.db import Database
 
 COUNT = 300  # paging is covered by the 2,500-entry modules; this one is about HTTP
 PEOPLE = S.generate_people(COUNT, PASSWORD)
+BOOKERS = PEOPLE[:2]  # the booking group; everyone else may join meetings but not book
 
 
 @pytest.fixture(scope="module")
 def slapd(tmp_path_factory) -> Iterator[S.Slapd]:
     root = tmp_path_factory.mktemp("slapd")
-    yield from S.running_slapd(root, S.base_ldif(PEOPLE), tls=make_tls_files(root / "tls"))
+    yield from S.running_slapd(root, S.base_ldif(PEOPLE, BOOKERS), tls=make_tls_files(root / "tls"))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,6 @@ def stack(slapd, tmp_path_factory) -> Iterator[Stack]:
         root / "var",
         VISIO_LDAP_BIND_PASSWORD="",
         VISIO_LDAP_BIND_PASSWORD_FILE=str(secret),
-        VISIO_LDAP_BOOKING_GROUP="",
         VISIO_LDAP_SYNC_INTERVAL="1",
     )
     s = Stack(root / "var", extra_env=env).start()
@@ -170,6 +172,45 @@ def test_directory_down_answers_503_then_recovers(stack, slapd, accounts):
     finally:
         slapd.start()
     assert propfind(stack, person.uid, PASSWORD).status_code == 207
+
+
+def test_only_the_booking_group_gets_rooms_and_the_portals_booking(stack, accounts):
+    booker, other = BOOKERS[1], PEOPLE[5]
+    rooms = {}
+    for who in (booker, other):
+        uid = str(uuid.uuid4())
+        url = f"{stack.caldav_url}{who.uid}/calendar/{uid}.ics"
+        r = requests.put(
+            url,
+            data=ics.event(uid=uid).encode(),
+            auth=(who.uid, PASSWORD),
+            headers={"Content-Type": "text/calendar; charset=utf-8"},
+            timeout=60,
+        )
+        assert r.status_code == 201, r.text
+        stored = requests.get(url, auth=(who.uid, PASSWORD), timeout=30).text
+        rooms[who.uid] = "X-VISIO-ROOM" in stored and "/j/" in stored
+        assert "BEGIN:VEVENT" in stored  # the event itself is always kept
+    assert rooms == {booker.uid: True, other.uid: False}
+
+    # The portal says so plainly instead of offering what would not work.
+    web = requests.Session()
+    page = web.get(stack.web_url + "login", timeout=30).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf is not None
+    r = web.post(
+        stack.web_url + "login",
+        data={"csrf": csrf.group(1), "login": other.uid, "password": PASSWORD},
+        timeout=60,
+    )
+    assert r.ok
+    refusal = "Votre compte ne permet pas de planifier de réunions"
+    assert refusal in html.unescape(r.text) and 'action="/instant"' not in r.text
+    assert web.get(stack.web_url + "plan", timeout=30).status_code == 403
+    signed_in = re.search(r'name="csrf" value="([^"]+)"', r.text)
+    assert signed_in is not None
+    r = web.post(stack.web_url + "instant", data={"csrf": signed_in.group(1)}, timeout=30)
+    assert r.status_code == 403 and refusal in html.unescape(r.text)
 
 
 def _stack_processes(stack: Stack) -> list[Path]:

@@ -242,17 +242,18 @@ def test_plan_warn_edit_delete_and_instant(
     shot(page, "12-phone-home")
     page.set_viewport_size({"width": 1280, "height": 720})
 
-    # Réunion instantanée: a link to copy, and the organizer lands in the room as themselves.
+    # Réunion instantanée: one click puts the organizer in the room as themselves, with
+    # the link to copy for others right there.
     page.goto(stack.web_url)
     page.get_by_role("button", name="Réunion instantanée").click()
-    expect(page.get_by_label(re.compile("Votre réunion instantanée est prête"))).to_have_value(
+    wait_state(page, "joined")
+    expect(page.get_by_label("Lien à partager avec les autres participants")).to_have_value(
         re.compile("/j/")
     )
     expect(page.get_by_role("button", name="Copier le lien")).to_be_visible()
-    shot(page, "09-instant")
-    page.get_by_role("link", name="Entrer dans la salle").click()
-    wait_state(page, "joined")
-    shot(page, "10-room")
+    shot(page, "10-instant-room")
+    shared = page.get_by_label("Lien à partager avec les autres participants").input_value()
+    assert urlsplit(shared).path == urlsplit(page.url).path  # the room the organizer is in
 
 
 def test_english_wrong_password_and_reset_by_mail(

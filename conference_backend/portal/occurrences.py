@@ -11,7 +11,6 @@ import datetime as dt
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 from zoneinfo import ZoneInfo
@@ -24,7 +23,7 @@ from visio_core.accounts import Account
 from visio_core.agenda import Agenda
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # hundreds per month view: slots make them quick to build
 class Occurrence:
     href: str
     uid: str
@@ -36,16 +35,16 @@ class Occurrence:
     recurring: bool
     mine: bool  # the user organizes it (invitations delivered to them are read-only)
 
-    # Computed once per occurrence: cached views are rendered again and again.
-    @cached_property
+    # Only for the entries a view shows (a month cell shows four).
+    @property
     def link(self) -> str:
         return "/meeting?" + urlencode({"href": self.href, "rid": self.rid})
 
-    @cached_property
+    @property
     def iso(self) -> str:
         return self.start.isoformat()
 
-    @cached_property
+    @property
     def hhmm(self) -> str:
         return self.start.strftime("%H:%M")
 
@@ -187,15 +186,15 @@ def _indexed(
         else rid_text(agenda.decode(rid, rid_timing, tz))
     )
     return Occurrence(
-        href=hrefs.get(href) or hrefs.setdefault(href, calendar + quote(href)),
-        uid=uid,
-        rid=original,
-        title=title or "—",
-        start=agenda.decode(start, timing, tz),
-        end=agenda.decode(end, timing, tz),
-        kind=kind,
-        recurring=bool(recurring),
-        mine=not organizer or organizer == me,
+        hrefs.get(href) or hrefs.setdefault(href, calendar + quote(href)),
+        uid,
+        original,
+        title or "—",
+        agenda.decode(start, timing, tz),
+        agenda.decode(end, timing, tz),
+        kind,
+        bool(recurring),
+        not organizer or organizer == me,
     )
 
 

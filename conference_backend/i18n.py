@@ -76,6 +76,8 @@ ROOM: dict[str, dict[str, str]] = {
         "denied": "Vous n'avez pas autorisé la caméra et le micro : vous écoutez sans être "
         "vu·e ni entendu·e. Autorisez-les dans votre navigateur puis rechargez la page "
         "pour parler.",
+        "camera_denied": "Vous n'avez pas autorisé la caméra : vous participez avec le micro "
+        "seulement. Autorisez-la dans votre navigateur puis rechargez la page pour être vu.",
         "no_camera": "Pas de caméra disponible : vous participez avec le micro seulement.",
         "no_microphone": "Pas de micro disponible : vous participez avec la caméra seulement.",
         "mute": "Couper le micro",
@@ -128,6 +130,8 @@ ROOM: dict[str, dict[str, str]] = {
         "denied": "You did not allow the camera and microphone: you can watch and listen, "
         "but nobody sees or hears you. Allow them in your browser, then reload the page "
         "to speak.",
+        "camera_denied": "You did not allow the camera: you take part with your microphone "
+        "only. Allow it in your browser, then reload the page to be seen.",
         "no_camera": "No camera available: you take part with your microphone only.",
         "no_microphone": "No microphone available: you take part with your camera only.",
         "mute": "Mute",

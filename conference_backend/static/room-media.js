@@ -18,7 +18,13 @@ export async function localMedia(wantVideo, ids = {}) {
   try {
     return { stream: await gum({ audio, video }), notice: null };
   } catch (e) {
-    if (e.name === 'NotAllowedError' || e.name === 'SecurityError') return { stream: null, notice: 'denied' };
+    if (e.name === 'NotAllowedError' || e.name === 'SecurityError') {
+      // Often only the camera was refused: take part with the microphone then.
+      if (wantVideo) {
+        try { return { stream: await gum({ audio }), notice: 'camera_denied' }; } catch (e2) { /* both refused */ }
+      }
+      return { stream: null, notice: 'denied' };
+    }
   }
   if (wantVideo) {
     try { return { stream: await gum({ audio }), notice: 'no_camera' }; } catch (e) { /* try video alone */ }

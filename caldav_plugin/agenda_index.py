@@ -56,30 +56,45 @@ def index_calendars(
     with storage.acquire_lock("r"):
         paths = [c.path for c in every_calendar(storage)]
     for path in paths:
-        with storage.acquire_lock("r"):
-            calendar = next(iter(storage.discover(f"/{path}/")), None)
-            if not isinstance(calendar, radicale_storage.BaseCollection):
-                continue  # deleted meanwhile
-            with db.reading() as conn:
-                known = Agenda.is_indexed(conn, path)
-            if everything or not known:
-                items = [(item.href or "", _index(item, now)) for item in calendar.get_all()]
-                with db.transaction() as conn:
-                    Agenda.forget_under(conn, path)
-                    for href, index in items:
-                        Agenda.put(conn, path, href, index)
-                    Agenda.indexed(conn, path)
-                indexed += 1
-                continue
-            stale = _stale_series(db, path, now)
-            if not stale:
-                continue
-            found = [(href, item) for href, item in calendar.get_multi(stale) if item is not None]
-            with db.transaction() as conn:
-                for href, item in found:
-                    Agenda.put(conn, path, href, _index(item, now))
-            refreshed += len(found)
+        try:
+            done = _index_one(storage, db, path, now, everything)
+        except Exception:  # one unreadable calendar must not keep the others out
+            log.exception("agenda: cannot index %s; the portal reads it through CalDAV", path)
+            continue
+        indexed += done[0]
+        refreshed += done[1]
     return indexed, refreshed
+
+
+def _index_one(
+    storage: radicale_storage.BaseStorage,
+    db: Database,
+    path: str,
+    now: dt.datetime,
+    everything: bool,
+) -> tuple[int, int]:
+    with storage.acquire_lock("r"):
+        calendar = next(iter(storage.discover(f"/{path}/")), None)
+        if not isinstance(calendar, radicale_storage.BaseCollection):
+            return 0, 0  # deleted meanwhile
+        with db.reading() as conn:
+            known = Agenda.is_indexed(conn, path)
+        if everything or not known:
+            items = [(item.href or "", _index(item, now)) for item in calendar.get_all()]
+            with db.transaction() as conn:
+                Agenda.forget_under(conn, path)
+                for href, index in items:
+                    Agenda.put(conn, path, href, index)
+                Agenda.indexed(conn, path)
+            return 1, 0
+        stale = _stale_series(db, path, now)
+        if not stale:
+            return 0, 0
+        found = [(href, item) for href, item in calendar.get_multi(stale) if item is not None]
+        with db.transaction() as conn:
+            for href, item in found:
+                Agenda.put(conn, path, href, _index(item, now))
+        return 0, len(found)
 
 
 def keep_whole(storage: radicale_storage.BaseStorage, db: Database) -> threading.Thread:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -27,9 +28,10 @@ from zoneinfo import ZoneInfo
 import recurring_ical_events
 from icalendar import Calendar
 
-from visio_core import conference, itip
+from visio_core import conference, ical, itip
 from visio_core.db import Database
 
+log = logging.getLogger("visio.agenda")
 UTC, FLOATING, DATE = 0, 1, 2
 COVER_BEFORE = dt.timedelta(days=92)
 COVER_AFTER = dt.timedelta(days=400)
@@ -122,7 +124,20 @@ def _entry(ev: Any) -> Entry | None:
 
 
 def index_of(cal: Calendar, now: dt.datetime) -> Index | None:
-    """What the agenda keeps of one stored calendar object (None: no event in it)."""
+    """What the agenda keeps of one stored calendar object (None: no event in it).
+
+    An event the expander cannot read never stops the write that stores it: it is
+    indexed as a series covering nothing, so views expand it themselves (and skip
+    it there if it is really unreadable), exactly as before the agenda existed.
+    """
+    try:
+        return _index_of(cal, now)
+    except Exception:  # recurring_ical_events and icalendar raise many kinds
+        log.warning("event %s: left for the views to expand", ical.uid_of(cal), exc_info=True)
+        return Index(ical.uid_of(cal), "", True, ALWAYS_TO, ALWAYS_FROM, ())
+
+
+def _index_of(cal: Calendar, now: dt.datetime) -> Index | None:
     events = conference.vevents(cal)
     if not events:
         return None

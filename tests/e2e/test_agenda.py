@@ -96,13 +96,27 @@ def test_an_invitation_delivered_to_an_attendee_is_in_their_agenda(stack: Stack)
     assert {r[2] for r in found[0]} == {alice_at}  # Bob's view marks it not his
 
 
-def test_a_calendar_from_before_the_agenda_is_indexed_at_start(stack: Stack, user: DavUser) -> None:
+def test_at_start_old_calendars_are_indexed_and_running_out_series_extended(
+    stack: Stack, user: DavUser
+) -> None:
     assert user.put("old.ics", event(uid="old", summary="Ancien")).status_code == 201
+    other = new_user(stack)
+    series = event(uid="weekly", summary="Hebdo", extra="RRULE:FREQ=WEEKLY")
+    assert other.put("weekly.ics", series).status_code == 201
     path = user.calendar.removeprefix(stack.caldav_url).strip("/")
-    with sqlite3.connect(stack.data_dir / "visio.sqlite3") as conn:  # as before version 5
+    other_path = other.calendar.removeprefix(stack.caldav_url).strip("/")
+    with sqlite3.connect(stack.data_dir / "visio.sqlite3") as conn:
+        # As before version 5 for one calendar; a series indexed long ago for the other.
         for table in ("agenda", "agenda_items", "agenda_calendars"):
             conn.execute(f"DELETE FROM {table} WHERE calendar_path = ?", (path,))
+        conn.execute("DELETE FROM agenda WHERE calendar_path = ?", (other_path,))
+        conn.execute(
+            "UPDATE agenda_items SET covered_to = 0 WHERE calendar_path = ?", (other_path,)
+        )
     assert shown(stack, user.calendar) is None
+    assert shown(stack, other.calendar) == []  # its window ran out: the views expand it
     stack.restart()
     wait_for(lambda: shown(stack, user.calendar) is not None, what="the agenda backfill")
     assert shown(stack, user.calendar) == [("old.ics", "Ancien")]
+    wait_for(lambda: shown(stack, other.calendar), what="the series extended")
+    assert shown(stack, other.calendar) == [("weekly.ics", "Hebdo")] * 5  # December's Thursdays

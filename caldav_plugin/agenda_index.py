@@ -28,7 +28,7 @@ REFRESH_MARGIN = dt.timedelta(days=300)  # re-expand a series when less than thi
 PERIOD_SECONDS = 24 * 3600
 
 
-def _index(item: Any, now: dt.datetime) -> agenda.Index | None:
+def index_item(item: Any, now: dt.datetime) -> agenda.Index | None:
     try:
         return agenda.index_of(ical.parse(item.serialize()), now)
     except ValueError:
@@ -80,7 +80,7 @@ def _index_one(
         with db.reading() as conn:
             known = Agenda.is_indexed(conn, path)
         if everything or not known:
-            items = [(item.href or "", _index(item, now)) for item in calendar.get_all()]
+            items = [(item.href or "", index_item(item, now)) for item in calendar.get_all()]
             with db.transaction() as conn:
                 Agenda.forget_under(conn, path)
                 for href, index in items:
@@ -93,7 +93,7 @@ def _index_one(
         found = [(href, item) for href, item in calendar.get_multi(stale) if item is not None]
         with db.transaction() as conn:
             for href, item in found:
-                Agenda.put(conn, path, href, _index(item, now))
+                Agenda.put(conn, path, href, index_item(item, now))
         return 0, len(found)
 
 

@@ -18,9 +18,9 @@ from radicale import pathutils
 from radicale.storage import multifilesystem
 
 from caldav_plugin import services
+from caldav_plugin.agenda_index import index_item
 from caldav_plugin.rooms import owner_of
 from caldav_plugin.writer import EventWriter
-from visio_core import agenda, ical
 from visio_core.agenda import Agenda
 from visio_core.registry import Registry
 
@@ -73,7 +73,7 @@ class Storage(multifilesystem.Storage):
             src = item.collection.path if item.collection is not None else ""
             old_owner, new_owner = owner_of(src), owner_of(to_collection.path)
             Agenda.remove(conn, src, item.href or "")
-            Agenda.put(conn, to_collection.path, to_href, _index(item))
+            Agenda.put(conn, to_collection.path, to_href, index_item(item, dt.datetime.now(dt.UTC)))
             if old_owner == new_owner:
                 Registry.relocate(conn, old_owner, item.uid, to_collection.path, to_href)
             elif Registry.retire(conn, old_owner, item.uid):
@@ -110,14 +110,6 @@ class Storage(multifilesystem.Storage):
             Agenda.indexed(conn, path)
             collection = created[0] if isinstance(created, tuple) else created  # 3.9: a tuple
             for item in collection.get_all():
-                Agenda.put(conn, path, item.href or "", _index(item))
+                Agenda.put(conn, path, item.href or "", index_item(item, dt.datetime.now(dt.UTC)))
             return created
 
-
-def _index(item: radicale_item.Item) -> agenda.Index | None:
-    try:
-        cal = ical.parse(item.serialize())
-    except ValueError:
-        log.warning("cannot index %s: unreadable", item.href)
-        return None
-    return agenda.index_of(cal, dt.datetime.now(dt.UTC))

@@ -136,14 +136,62 @@ async def calendar(request: web.Request, me: Account) -> web.StreamResponse:
 
 @signed_in
 async def meeting_list(request: web.Request, me: Account) -> web.StreamResponse:
+    """Toutes vos réunions (a year ahead), Réunions du jour, or a Période, with a filter."""
     tz = zone(await session(request))
     when = request.query.get("when", "all")
-    today = dt.datetime.combine(dt.datetime.now(tz).date(), dt.time(), tz)
-    end = today + (dt.timedelta(days=1) if when == "today" else dt.timedelta(days=366))
-    found = await shown_between(request, me, today, end, tz)
+    when = when if when in ("all", "today", "period") else "all"
+    today = dt.datetime.now(tz).date()
+    first, last = today, today + dt.timedelta(days=365)
+    if when == "today":
+        last = today
+    errors: dict[str, tuple[str, str]] = {}
+    if when == "period":
+        first, last, errors = _period_asked(request.query, today)
+    words = request.query.get("q", "").strip()[:100]
+    found: list[occurrences.Occurrence] = []
+    if not errors:
+        start = dt.datetime.combine(first, dt.time(), tz)
+        found = await shown_between(
+            request, me, start, start + dt.timedelta(days=(last - first).days + 1), tz
+        )
+        if words:
+            found = [o for o in found if words.casefold() in o.title.casefold()]
+    lang = await language(request)
     return await render(
-        request, "portal/list.html", {"when": "today" if when == "today" else "all", "items": found}
+        request,
+        "portal/list.html",
+        {
+            "when": when,
+            "items": found,
+            "first": first.isoformat(),
+            "last": last.isoformat(),
+            "q": words,
+            "errors": {k: TEXT[lang][v[0]].format(value=v[1]) for k, v in errors.items()},
+        },
+        status=400 if errors else 200,
     )
+
+
+MAX_PERIOD = dt.timedelta(days=731)
+
+
+def _period_asked(
+    query: Any, today: dt.date
+) -> tuple[dt.date, dt.date, dict[str, tuple[str, str]]]:
+    """The Période asked for (Du, Au): both dates, in order, two years at most."""
+    errors: dict[str, tuple[str, str]] = {}
+    dates = []
+    for field, default in (("from", today), ("to", today + dt.timedelta(days=30))):
+        text = query.get(field, "").strip()
+        try:
+            dates.append(dt.date.fromisoformat(text) if text else default)
+        except ValueError:
+            errors[field] = ("err_date", text)
+            dates.append(default)
+    first, last = dates
+    if not errors and not first <= last <= first + MAX_PERIOD:
+        errors["to"] = ("err_period", "")
+    return first, last, errors
 
 
 # one meeting -------------------------------------------------------------------------

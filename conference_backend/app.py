@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from conference_backend import keys, portal
+from conference_backend import keys, portal, recorder
 from conference_backend.i18n import PAGES, request_language
 from conference_backend.identity import RoomLinks
 from conference_backend.join import join_page, not_found
@@ -93,6 +93,7 @@ def create_app(settings: Settings) -> web.Application:
         autoescape=jinja2.select_autoescape(default=True),
     )
     portal.setup(app, settings)  # the booking portal serves "/" (sign-in, home)
+    recorder.setup(app, settings)  # after the rooms: it is cleaned up before them
     app.router.add_get("/caldav", home)  # how to connect a calendar app (linked from the portal)
     app.router.add_get("/healthz", health)
     app.router.add_get("/j/{token}", join_page)

@@ -99,6 +99,22 @@ ROOM: dict[str, dict[str, str]] = {
         "enable_sound": "Activer le son",
         "muted": "micro coupé",
         "speaking": "parle",
+        "consent_title": "Avant d'entrer",
+        "consent_recorded": "L'organisateur enregistre cette réunion : votre image, votre voix "
+        "et votre nom figureront dans l'enregistrement. En entrant, vous l'acceptez.",
+        "consent_streamed": "Cette réunion est diffusée en direct sur Internet : votre image, "
+        "votre voix et votre nom seront visibles du public. En entrant, vous l'acceptez.",
+        "consent_both": "L'organisateur enregistre cette réunion et la diffuse en direct sur "
+        "Internet : votre image, votre voix et votre nom y figureront. En entrant, vous "
+        "l'acceptez.",
+        "accept_recording": "J'ai compris, entrer",
+        "indicator_recorded": "Enregistrement en cours",
+        "indicator_streamed": "Diffusion en direct",
+        "indicator_both": "Enregistrement et diffusion en direct",
+        "start_recording": "Démarrer l'enregistrement",
+        "stop_recording": "Arrêter l'enregistrement",
+        "recording_refused": "Seul l'organisateur, connecté avec son compte, peut démarrer "
+        "ou arrêter l'enregistrement.",
     },
     "en": {
         "your_name": "Your name",
@@ -153,6 +169,22 @@ ROOM: dict[str, dict[str, str]] = {
         "enable_sound": "Turn sound on",
         "muted": "muted",
         "speaking": "speaking",
+        "consent_title": "Before you join",
+        "consent_recorded": "The organizer records this meeting: your picture, your voice and "
+        "your name will be in the recording. By joining, you agree to it.",
+        "consent_streamed": "This meeting is streamed live on the Internet: your picture, your "
+        "voice and your name will be seen by the public. By joining, you agree to it.",
+        "consent_both": "The organizer records this meeting and streams it live on the "
+        "Internet: your picture, your voice and your name will be in it. By joining, you "
+        "agree to it.",
+        "accept_recording": "I understand, join",
+        "indicator_recorded": "Recording",
+        "indicator_streamed": "Live streaming",
+        "indicator_both": "Recording and live streaming",
+        "start_recording": "Start recording",
+        "stop_recording": "Stop recording",
+        "recording_refused": "Only the organizer, signed in with their account, can start or "
+        "stop the recording.",
     },
 }
 

@@ -68,8 +68,14 @@ async def join_page(request: web.Request) -> web.StreamResponse:
             opens_at = win.opens_at.isoformat() if win.opens_at else None
         except Exception:
             log.exception("cannot compute the window of room %s", room.room_id)
+    options = room.options or {}
+    recorded = bool(options.get("record"))
+    streamed = bool(str(options.get("stream_url") or "").strip())
+    consent = "both" if recorded and streamed else "recorded" if recorded else "streamed"
     config = {
         "state": state,
+        "recording": consent if recorded or streamed else "",
+        "recordStart": settings.record_start,  # "button": the organizer starts it
         "opensAt": opens_at,
         "serverTime": now.isoformat(),
         "socket": f"/ws/{token}",
@@ -94,6 +100,9 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         else "",
         # JSON inside <script type="application/json">: "</" must not close the tag.
         "state": state,
+        # Recorded or live-streamed: a notice to accept before entering, an indicator inside.
+        "recording": consent if recorded or streamed else "",
+        "record_button": bool(recorded or streamed) and settings.record_start == "button",
         "config": json.dumps(config, ensure_ascii=False).replace("</", "<\\/"),
     }
     response = aiohttp_jinja2.render_template("join.html", request, context)

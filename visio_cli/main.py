@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     rooms.add_parser("list", help="rooms with their next occurrence")
     rooms.add_parser("rebuild", help="recreate the registry from the calendars alone")
+
+    recs = sub.add_parser("recordings", help="meeting recordings").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    recs.add_parser("list", help="one line per recording, ending with its file path(s)")
+    rec_del = recs.add_parser("delete", help="delete recordings and their files")
+    rec_del.add_argument("ids", nargs="+", type=int, metavar="ID")
+    recs.add_parser("purge", help="delete what is older than VISIO_RECORDING_DAYS now")
     return parser
 
 
@@ -88,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             from visio_cli import rooms
 
             return rooms.run(settings, sections, args)
+        if args.command == "recordings":
+            from visio_cli import recordings
+
+            return recordings.run(settings, args)
     except (SettingsError, AccountError) as e:
         print(f"visio: {e}", file=sys.stderr)
         return 2

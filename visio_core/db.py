@@ -137,6 +137,30 @@ SCHEMA: list[str] = [
     CREATE INDEX agenda_long ON agenda (calendar_path, long, start);
     CREATE INDEX agenda_item ON agenda (calendar_path, href);
     """,
+    # version 6: meeting recordings (one per room occurrence, one file per segment)
+    """
+    CREATE TABLE recordings (
+        id INTEGER PRIMARY KEY,
+        room_id TEXT NOT NULL,             -- no foreign key: a recording outlives its room
+        occurrence TEXT NOT NULL,
+        owner TEXT NOT NULL,               -- login of the organizer, the only one served
+        summary TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'recording' CHECK (state IN ('recording', 'done')),
+        notified INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+        ended_at TEXT,
+        UNIQUE (room_id, occurrence)
+    );
+    CREATE TABLE recording_segments (
+        id INTEGER PRIMARY KEY,
+        recording_id INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
+        ended_at TEXT
+    );
+    CREATE INDEX recording_segments_of ON recording_segments (recording_id);
+    """,
 ]
 
 

@@ -22,11 +22,14 @@ from icalendar import Calendar, Event
 from icalendar.prop import vCalAddress
 
 from visio_core import conference, when
+from visio_core.categories import DEFAULT_RECORD_WORDS, normalize
 from visio_core.ical import unfold
 from visio_core.itip import address_of, attendees, components, exdates
 
 JOIN_PLACEHOLDER = "https://visio.invalid/join-url-placeholder"
 PRIVATE_PROPS = ("X-VISIO-STREAM-URL",)  # secrets: never leave the organizer's copy
+# What attendees' copies say instead of the stream URL: that there is a stream, not where.
+STREAMED_PROP = "X-VISIO-STREAMED"
 
 _TEXT = {
     "fr": {
@@ -46,7 +49,12 @@ _TEXT = {
         "ACCEPTED": "Accepter",
         "TENTATIVE": "Peut-être",
         "DECLINED": "Refuser",
-        "recorded": "Cette réunion sera enregistrée ou diffusée.",
+        "recorded": "Cette réunion sera enregistrée. En y participant, vous acceptez que votre "
+        "image, votre voix et votre nom figurent dans l'enregistrement.",
+        "streamed": "Cette réunion sera diffusée en direct sur Internet. En y participant, vous "
+        "acceptez que votre image, votre voix et votre nom soient vus du public.",
+        "both": "Cette réunion sera enregistrée et diffusée en direct sur Internet. En y "
+        "participant, vous acceptez que votre image, votre voix et votre nom y figurent.",
         "footer": "Message envoyé par le service de visioconférence pour {organizer}.",
         "replied": "{name} a répondu : {answer}",
     },
@@ -66,7 +74,12 @@ _TEXT = {
         "ACCEPTED": "Accept",
         "TENTATIVE": "Tentative",
         "DECLINED": "Decline",
-        "recorded": "This meeting will be recorded or streamed.",
+        "recorded": "This meeting will be recorded. By taking part, you agree that your "
+        "picture, your voice and your name will be in the recording.",
+        "streamed": "This meeting will be streamed live on the Internet. By taking part, you "
+        "agree that your picture, your voice and your name will be seen by the public.",
+        "both": "This meeting will be recorded and streamed live on the Internet. By taking "
+        "part, you agree that your picture, your voice and your name will be in it.",
         "footer": "Sent by the video meeting service on behalf of {organizer}.",
         "replied": "{name} replied: {answer}",
     },
@@ -98,6 +111,9 @@ class MessageFacts:
 
 
 def _strip_private(ev: Event, facts: MessageFacts) -> None:
+    if str(ev.get("X-VISIO-STREAM-URL", "")).strip():
+        ev.pop(STREAMED_PROP, None)
+        ev.add(STREAMED_PROP, "TRUE")
     for name in PRIVATE_PROPS:
         ev.pop(name, None)
     # Any property may carry the link (Outlook copies DESCRIPTION into X-ALT-DESC).
@@ -219,6 +235,29 @@ def _summary_when(cal: Calendar, facts: MessageFacts) -> tuple[str, str]:
     return summary, when.format_range(occ, facts.language)
 
 
+def recording_notice(itip: Calendar) -> str | None:
+    """"recorded", "streamed", "both" or None: what the invitation must warn about.
+
+    The organizer's event asks for it with X-VISIO-RECORD:TRUE or a recording
+    category word (as caldav_plugin's meeting options do), and for a stream with
+    a stream URL, which `itip_calendar` has already replaced by X-VISIO-STREAMED.
+    """
+    events = conference.vevents(itip)
+    if not events:
+        return None
+    ev = events[0]
+    words = {normalize(w) for w in DEFAULT_RECORD_WORDS}
+    recorded = str(ev.get("X-VISIO-RECORD", "")).strip().upper() == "TRUE" or any(
+        normalize(c) in words for c in conference.categories_of(ev)
+    )
+    streamed = str(ev.get(STREAMED_PROP, "")).strip().upper() == "TRUE" or bool(
+        str(ev.get("X-VISIO-STREAM-URL", "")).strip()
+    )
+    if recorded and streamed:
+        return "both"
+    return "recorded" if recorded else "streamed" if streamed else None
+
+
 def build_email(
     uid: str, itip: Calendar, facts: MessageFacts, ics_text: str | None = None
 ) -> EmailMessage:
@@ -256,6 +295,9 @@ def build_email(
     lines.append(f"{t['organizer']} : {facts.organizer_name} <{facts.organizer}>")
     if people:
         lines.append(f"{t['attendees']} : {', '.join(people)}")
+    notice = None if cancelled else recording_notice(itip)
+    if notice:
+        lines += ["", t[notice]]
     if facts.join_url and not cancelled:
         lines += ["", f"{t['join']} : {facts.join_url}"]
         if facts.dialin_number and facts.room_number:
@@ -279,6 +321,8 @@ def build_email(
     )
     if people:
         parts.append(f"<p><strong>{e(t['attendees'])} :</strong> {e(', '.join(people))}</p>")
+    if notice:
+        parts.append(f"<p data-visio='recording'><strong>{e(t[notice])}</strong></p>")
     if facts.join_url and not cancelled:
         parts.append(
             f"<p><a href='{e(facts.join_url)}' style='display:inline-block;padding:12px 24px;"

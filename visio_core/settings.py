@@ -74,6 +74,9 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "help_url": ("VISIO_HELP_URL", ""),
     "password_url": ("VISIO_PASSWORD_URL", ""),
     "show_busy_titles": ("VISIO_SHOW_BUSY_TITLES", "no"),
+    "recording_days": ("VISIO_RECORDING_DAYS", "30"),
+    "recording_preset": ("VISIO_RECORDING_PRESET", "veryfast"),
+    "record_start": ("VISIO_RECORD_START", "open"),
 }
 
 
@@ -146,6 +149,10 @@ class Settings:
     help_url: str = ""
     password_url: str = ""  # the directory's own password page (LDAP accounts)
     show_busy_titles: bool = False  # overlap warnings name the other meeting (else "occupé")
+    # Recordings: kept this many days (0: forever); x264 preset of the room encoder.
+    recording_days: int = 30
+    recording_preset: str = "veryfast"
+    record_start: str = "open"  # "open": from the room's opening; "button": the organizer's
 
     @property
     def join_prefix(self) -> str:
@@ -246,7 +253,27 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         help_url=raw["help_url"].strip(),
         password_url=raw["password_url"].strip(),
         show_busy_titles=raw["show_busy_titles"].strip().lower() in _YES,
+        recording_days=_whole(raw["recording_days"], "VISIO_RECORDING_DAYS", minimum=0),
+        recording_preset=_preset(raw["recording_preset"]),
+        record_start=_record_start(raw["record_start"]),
     )
+
+
+_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+
+
+def _preset(value: str) -> str:
+    preset = value.strip().lower()
+    if preset not in _PRESETS:
+        raise SettingsError(f"VISIO_RECORDING_PRESET must be one of {', '.join(_PRESETS)}")
+    return preset
+
+
+def _record_start(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in ("open", "button"):
+        raise SettingsError(f"VISIO_RECORD_START must be open or button (got {value!r})")
+    return mode
 
 
 def _whole(value: str, variable: str, minimum: int) -> int:

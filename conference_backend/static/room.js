@@ -176,6 +176,18 @@ async function handle(msg) {
     case 'chat':
       view.chat(msg);
       break;
+    case 'recording': {
+      // The recorder started or stopped (always on from the opening, unless the
+      // organizer starts it with the button).
+      const indicator = $('recording-indicator');
+      if (indicator) indicator.hidden = !msg.on;
+      const start = document.querySelector('[data-action="start-recording"]');
+      const stop = document.querySelector('[data-action="stop-recording"]');
+      if (start) start.hidden = msg.on;
+      if (stop) stop.hidden = !msg.on;
+      document.body.dataset.recording = msg.on ? 'on' : 'off';
+      break;
+    }
     case 'closed':
       finish(msg.reason);
       break;
@@ -240,6 +252,20 @@ function wire() {
     const sel = $(role);
     if (sel) sel.onchange = () => switchDevice(kind, sel.value);
   }
+  for (const action of ['start-recording', 'stop-recording']) {
+    const b = button(action);
+    if (!b) continue;
+    b.onclick = async () => {
+      const saved = JSON.parse(sessionStorage.getItem(storeKey) || 'null');
+      const token = cfg.socket.split('/').pop();
+      const r = await fetch(`/recordings/control/${token}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ session: saved && saved.session, action: action.split('-')[0] }),
+      }).catch(() => null);
+      if (!r || !r.ok) view.notice('recording_refused');
+    };
+  }
   button('leave').onclick = () => {
     send({ type: 'leave' });
     finish('left');
@@ -267,18 +293,43 @@ async function switchDevice(kind, deviceId) {
   if (publisher) await publisher.replace(kind === 'audio' ? 'microphone' : 'camera', fresh);
 }
 
-wire();
-const saved = JSON.parse(sessionStorage.getItem(storeKey) || 'null');
-if (cfg.state === 'closed') {
-  finish('ended');
-} else if (saved && saved.session) {
-  join({ type: 'join', resume: saved.session });
-} else if (cfg.personal) {
-  join({ type: 'join' });
-} else {
-  show(cfg.state);
-  if (cfg.state === 'waiting' && cfg.opensAt) {
-    clockOffset = new Date(cfg.serverTime).getTime() - Date.now();
-    countdown(cfg.opensAt);
+function start() {
+  const saved = JSON.parse(sessionStorage.getItem(storeKey) || 'null');
+  if (cfg.state === 'closed') {
+    finish('ended');
+  } else if (saved && saved.session) {
+    join({ type: 'join', resume: saved.session });
+  } else if (cfg.personal) {
+    join({ type: 'join' });
+  } else {
+    show(cfg.state);
+    if (cfg.state === 'waiting' && cfg.opensAt) {
+      clockOffset = new Date(cfg.serverTime).getTime() - Date.now();
+      countdown(cfg.opensAt);
+    }
   }
 }
+
+// A recorded or streamed meeting: nothing is joined, and no camera or microphone
+// is opened, before the notice is acknowledged (once per page session).
+function askConsent(then) {
+  const consentKey = `visio-consent:${cfg.socket}`;
+  if (!cfg.recording || cfg.state === 'closed' || sessionStorage.getItem(consentKey)) {
+    then();
+    return;
+  }
+  document.body.dataset.consent = 'pending';
+  const box = $('consent');
+  box.hidden = false;
+  const accept = document.querySelector('[data-action="accept-recording"]');
+  accept.focus();
+  accept.onclick = () => {
+    sessionStorage.setItem(consentKey, new Date().toISOString());
+    box.hidden = true;
+    document.body.dataset.consent = 'accepted';
+    then();
+  };
+}
+
+wire();
+askConsent(start);

@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 
 from conference_backend import keys
-from conference_backend.portal import calendar_views, reset, routes, session
+from conference_backend.portal import calendar_views, recordings_page, reset, routes, session
 from conference_backend.portal.caldav_client import CalDav
 from visio_core.agenda import Agenda
 from visio_core.settings import Settings
@@ -41,3 +41,4 @@ def setup(app: web.Application, settings: Settings) -> None:
     routes.setup(app)
     calendar_views.setup(app)
     reset.setup(app)
+    recordings_page.setup(app)

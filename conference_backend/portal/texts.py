@@ -106,6 +106,20 @@ TEXT: dict[str, dict[str, str]] = {
         "DELEGATED": "délégué",
         "not_yours": "Vous êtes invité·e à cette réunion : seul l'organisateur peut la modifier.",
         "no_meetings": "Aucune réunion.",
+        "recordings": "Vos enregistrements",
+        "recordings_kept": "Les enregistrements sont gardés {days} jours après la réunion, puis "
+        "effacés.",
+        "recordings_kept_forever": "Les enregistrements sont gardés jusqu'à ce que vous les "
+        "supprimiez.",
+        "no_recordings": "Aucun enregistrement. Cochez « Enregistrement » en planifiant une "
+        "réunion pour qu'elle soit enregistrée.",
+        "recording_now": "enregistrement en cours",
+        "recording_minutes": "{n} min",
+        "download": "Télécharger",
+        "recording_confirm": "Supprimer définitivement cet enregistrement ?",
+        "recording_deleted": "L'enregistrement a été supprimé.",
+        "recording_busy": "Cet enregistrement est en cours : il pourra être supprimé après "
+        "la réunion.",
         "period_meetings": "Réunions sur une période",
         "meetings_filter": "Quelles réunions",
         "all_tab": "Tout",
@@ -247,6 +261,18 @@ TEXT: dict[str, dict[str, str]] = {
         "DELEGATED": "delegated",
         "not_yours": "You are invited to this meeting: only the organizer can change it.",
         "no_meetings": "No meetings.",
+        "recordings": "Your recordings",
+        "recordings_kept": "Recordings are kept {days} days after the meeting, then erased.",
+        "recordings_kept_forever": "Recordings are kept until you delete them.",
+        "no_recordings": "No recordings. Tick “Recording” when planning a meeting to have it "
+        "recorded.",
+        "recording_now": "recording now",
+        "recording_minutes": "{n} min",
+        "download": "Download",
+        "recording_confirm": "Delete this recording for good?",
+        "recording_deleted": "The recording was deleted.",
+        "recording_busy": "This recording is still going on: it can be deleted after the "
+        "meeting.",
         "period_meetings": "Meetings in a period",
         "meetings_filter": "Which meetings",
         "all_tab": "All",

@@ -92,6 +92,13 @@ function linkEnter() {
   if (a.dataset.auto === 'true') { prepare(); location.replace(a.href); }
 }
 
+// Deleting something that cannot come back asks first (the form says what).
+function linkConfirm() {
+  for (const form of document.querySelectorAll('form[data-confirm]')) {
+    form.addEventListener('submit', (e) => { if (!window.confirm(form.dataset.confirm)) e.preventDefault(); });
+  }
+}
+
 function fillZone() {
   for (const el of document.querySelectorAll('[data-timezone]')) {
     try { el.value = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) { /* default */ }
@@ -99,5 +106,5 @@ function fillZone() {
 }
 
 document.addEventListener('DOMContentLoaded', () => {
-  linkTimes(); linkPeriodic(); linkSuggestions(); linkCopy(); linkEnter(); fillZone();
+  linkTimes(); linkPeriodic(); linkSuggestions(); linkCopy(); linkEnter(); linkConfirm(); fillZone();
 });

@@ -16,6 +16,7 @@ from conference_backend import keys, portal, recorder
 from conference_backend.i18n import PAGES, request_language
 from conference_backend.identity import RoomLinks
 from conference_backend.join import join_page, not_found
+from conference_backend.phone import service as phone
 from conference_backend.rooms import RoomManager
 from conference_backend.sfu import passthrough
 from conference_backend.signaling import room_socket
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     portal.setup(app, settings)  # the booking portal serves "/" (sign-in, home)
     recorder.setup(app, settings)  # after the rooms: it is cleaned up before them
+    phone.setup(app, settings)  # the SIP gateway, with VISIO_SIP_LISTEN only
     app.router.add_get("/caldav", home)  # how to connect a calendar app (linked from the portal)
     app.router.add_get("/healthz", health)
     app.router.add_get("/j/{token}", join_page)

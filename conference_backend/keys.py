@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from conference_backend.identity import LinkDirectory
+from conference_backend.phone.gateway import PhoneGateway
 from conference_backend.rooms import RoomManager
 from visio_core.accounts import Accounts
 from visio_core.db import Database
@@ -18,3 +19,4 @@ ACCOUNTS = web.AppKey("accounts", Accounts)
 SERVER_KEY = web.AppKey("server_key", bytes)  # signs resume tokens; the join-link key
 LINKS = web.AppKey("links", LinkDirectory)  # token hash -> room (and person, for personal links)
 ROOMS = web.AppKey("rooms", RoomManager)
+PHONE = web.AppKey("phone", PhoneGateway)  # only with VISIO_SIP_LISTEN

@@ -172,3 +172,45 @@ class Participant:
                 await pc.close()
         if self._answer is not None and not self._answer.done():
             self._answer.cancel()
+
+
+@dataclass
+class PhoneParticipant:
+    """A caller bridged in by the SIP gateway: no socket, no peer connection.
+
+    Browsers see it like anyone else (participant-joined/left, speaking); its
+    voice is an Opus "microphone" Publication the forwarders take as they are;
+    what it hears is the gateway's mix, so the room routes nothing to it.
+    """
+
+    id: str
+    name: str
+    audio: bool = True
+    video: bool = False
+    publications: dict[str, Publication] = field(default_factory=dict)
+    joined_at: float = field(default_factory=time.monotonic)
+    on_room_closed: Callable[[str], None] | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "audio": self.audio,
+            "video": False,
+            "phone": True,
+        }
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Signalling is for pages; a caller only hears the room."""
+
+    def room_closed(self, reason: str) -> None:
+        if self.on_room_closed is not None:
+            self.on_room_closed(reason)
+
+    async def close(self) -> None:
+        for pub in self.publications.values():
+            await pub.stop()
+        self.publications.clear()
+
+
+Member = Participant | PhoneParticipant

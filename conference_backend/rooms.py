@@ -21,7 +21,7 @@ from aiohttp import WSCloseCode, web
 
 from conference_backend import schedule
 from conference_backend.identity import Person
-from conference_backend.participant import Participant
+from conference_backend.participant import Member, Participant, PhoneParticipant
 from conference_backend.sfu.forwarding import Publication
 from conference_backend.sfu.speaker import SpeakerDetector
 from visio_core.categories import RoomKind
@@ -50,7 +50,7 @@ class LiveRoom:
         self.row = row
         self.occurrence = occurrence  # RECURRENCE-ID key of the meeting held, if known
         self.around = around or dt.datetime.now(dt.UTC)
-        self.participants: dict[str, Participant] = {}
+        self.participants: dict[str, Member] = {}
         self.knocks: dict[str, Knock] = {}
         self.chat: deque[dict[str, Any]] = deque(maxlen=CHAT_HISTORY)
         self.detector = SpeakerDetector()
@@ -61,6 +61,8 @@ class LiveRoom:
         self._dirty: set[str] = set()
         self._routing: dict[str, asyncio.Task[None]] = {}
         self._ticker: asyncio.Task[None] | None = None
+        # Called whenever who is in or what they publish changes (the phone mix follows).
+        self.watchers: list[Callable[[], None]] = []
 
     @property
     def id(self) -> str:
@@ -75,19 +77,20 @@ class LiveRoom:
         return not self.participants and not self.knocks
 
     # membership ---------------------------------------------------------
-    async def add(self, p: Participant) -> None:
+    async def add(self, p: Member) -> None:
         old = self.participants.get(p.id)
         if old is not None:  # the same person again (reload): the new socket wins
             await self.remove(old)
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await old.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
+            if isinstance(old, Participant):
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await old.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
         self.participants[p.id] = p
         await self.broadcast({"type": "participant-joined", "participant": p.public()}, p.id)
         if self._ticker is None:
             self._ticker = asyncio.create_task(self._tick(), name=f"speaker {self.id}")
         self.reroute()
 
-    async def remove(self, p: Participant) -> None:
+    async def remove(self, p: Member) -> None:
         if self.participants.get(p.id) is not p:
             return
         del self.participants[p.id]
@@ -118,7 +121,7 @@ class LiveRoom:
     def published(self, pub: Publication) -> None:
         self.reroute(skip=pub.owner)
 
-    async def set_screen(self, p: Participant, on: bool) -> None:
+    async def set_screen(self, p: Member, on: bool) -> None:
         pub = p.publications.get("screen")
         if pub is not None:
             pub.active = on
@@ -131,9 +134,11 @@ class LiveRoom:
 
     # routing ------------------------------------------------------------
     def reroute(self, skip: str | None = None) -> None:
-        for pid in self.participants:
-            if pid == skip:
-                continue
+        for watcher in list(self.watchers):
+            watcher()
+        for pid, member in self.participants.items():
+            if pid == skip or not isinstance(member, Participant):
+                continue  # a caller gets the gateway's mix, not forwarders
             self._dirty.add(pid)
             task = self._routing.get(pid)
             if task is None or task.done():
@@ -143,7 +148,7 @@ class LiveRoom:
         while pid in self._dirty:
             self._dirty.discard(pid)
             p = self.participants.get(pid)
-            if p is None:
+            if not isinstance(p, Participant):
                 return
             try:
                 await self._route(p)
@@ -232,7 +237,11 @@ class LiveRoom:
     async def close(self, reason: str) -> None:
         """Tell everyone inside and knocking, then hang up on them."""
         self.closed = reason
-        sockets = [p.ws for p in self.participants.values()] + [k.ws for k in self.knocks.values()]
+        sockets = [p.ws for p in self.participants.values() if isinstance(p, Participant)]
+        sockets += [k.ws for k in self.knocks.values()]
+        for p in list(self.participants.values()):
+            if isinstance(p, PhoneParticipant):
+                p.room_closed(reason)  # the gateway says goodbye, then hangs up
         for ws in sockets:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.send_json({"type": "closed", "reason": reason})
@@ -288,7 +297,7 @@ class RoomManager:
     async def shutdown(self) -> None:
         """Backend stopping: hang up without "closed", so pages come back by themselves."""
         for room in list(self.rooms.values()):
-            sockets = [p.ws for p in room.participants.values()]
+            sockets = [p.ws for p in room.participants.values() if isinstance(p, Participant)]
             sockets += [k.ws for k in room.knocks.values()]
             for ws in sockets:
                 with contextlib.suppress(ConnectionError, RuntimeError):

@@ -61,6 +61,8 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "smtp_ca_file": ("VISIO_SMTP_CA_FILE", ""),
     "sip_listen": ("VISIO_SIP_LISTEN", ""),
     "sip_allow": ("VISIO_SIP_ALLOW", "127.0.0.0/8"),
+    "sip_user": ("VISIO_SIP_USER", ""),
+    "sip_password_file": ("VISIO_SIP_PASSWORD_FILE", ""),
     "video_words": ("VISIO_VIDEO_WORDS", ", ".join(DEFAULT_VIDEO_WORDS)),
     "audio_words": ("VISIO_AUDIO_WORDS", ", ".join(DEFAULT_AUDIO_WORDS)),
     "record_words": ("VISIO_RECORD_WORDS", ", ".join(DEFAULT_RECORD_WORDS)),
@@ -149,6 +151,10 @@ class Settings:
     help_url: str = ""
     password_url: str = ""  # the directory's own password page (LDAP accounts)
     show_busy_titles: bool = False  # overlap warnings name the other meeting (else "occupé")
+    # The phone gateway: digest credentials for SIP peers outside VISIO_SIP_ALLOW
+    # (the password file is read by the gateway, so it never sits in the environment).
+    sip_user: str = ""
+    sip_password_file: str = ""
     # Recordings: kept this many days (0: forever); x264 preset of the room encoder.
     recording_days: int = 30
     recording_preset: str = "veryfast"
@@ -233,6 +239,8 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         **ldap,
         sip_listen=raw["sip_listen"].strip(),
         sip_allow=raw["sip_allow"].strip(),
+        sip_user=raw["sip_user"].strip(),
+        sip_password_file=raw["sip_password_file"].strip(),
         rules=CategoryRules.from_words(
             parse_word_list(raw["video_words"]),
             parse_word_list(raw["audio_words"]),

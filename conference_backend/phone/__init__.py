@@ -1,0 +1,1 @@
+"""Joining by phone: a SIP gateway (room number then #) bridged into the live rooms."""

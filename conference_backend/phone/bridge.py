@@ -1,0 +1,123 @@
+"""A caller inside a LiveRoom: the PhoneParticipant, its published voice, the room's mix.
+
+One RoomMixer per live room with callers in it, following the room's web
+microphones through `LiveRoom.watchers`; it stops with the last caller.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from conference_backend.participant import Participant, PhoneParticipant, new_participant_id
+from conference_backend.phone.g711 import Pcm
+from conference_backend.phone.leg import Leg, OpusVoice, VoiceTrack, level_of
+from conference_backend.phone.mixer import RoomMixer
+from conference_backend.rooms import LiveRoom
+from conference_backend.sfu.forwarding import Publication
+
+PHONE_WORD = {"fr": "Téléphone", "en": "Phone"}
+
+
+def masked_name(caller: str, lang: str) -> str:
+    """ "Téléphone …12 34": the last four digits, enough to tell two callers apart."""
+    digits = re.sub(r"\D", "", caller)
+    word = PHONE_WORD.get(lang, PHONE_WORD["fr"])
+    if len(digits) < 4:
+        return word
+    return f"{word} …{digits[-4:-2]} {digits[-2:]}"
+
+
+async def _no_keyframes() -> bool:
+    return False
+
+
+class MixerPool:
+    def __init__(self) -> None:
+        self.mixers: dict[LiveRoom, RoomMixer] = {}
+        self._follows: dict[LiveRoom, Callable[[], None]] = {}
+
+    def attach(self, room: LiveRoom, pid: str, leg: Leg) -> RoomMixer:
+        mixer = self.mixers.get(room)
+        if mixer is None:
+            mixer = self.mixers[room] = RoomMixer(room.id)
+
+            def follow() -> None:
+                mixer.sync(
+                    {
+                        q.id: q.publications["microphone"]
+                        for q in room.participants.values()
+                        if isinstance(q, Participant) and "microphone" in q.publications
+                    }
+                )
+
+            room.watchers.append(follow)
+            self._follows[room] = follow
+            follow()
+        mixer.add_leg(pid, leg)
+        return mixer
+
+    async def detach(self, room: LiveRoom, pid: str) -> None:
+        mixer = self.mixers.get(room)
+        if mixer is None:
+            return
+        await mixer.remove_leg(pid)
+        if not mixer.legs:
+            del self.mixers[room]
+            follow = self._follows.pop(room, None)
+            if follow is not None and follow in room.watchers:
+                room.watchers.remove(follow)
+
+    async def stop(self) -> None:
+        for mixer in list(self.mixers.values()):
+            await mixer.stop()
+        self.mixers.clear()
+        self._follows.clear()
+
+
+class Bridge:
+    """What joining a room made for one caller; `leave()` undoes it."""
+
+    def __init__(self, room: LiveRoom, leg: Leg, name: str, pool: MixerPool) -> None:
+        self.room = room
+        self.leg = leg
+        self.pool = pool
+        self.pid = new_participant_id()
+        self.track = VoiceTrack()
+        self.voice = OpusVoice(self.track)
+        self.participant = PhoneParticipant(self.pid, name)
+        self.publication = Publication(self.pid, "audio", "microphone", self.track, _no_keyframes)
+        self.participant.publications["microphone"] = self.publication
+        self._level = room.level_sink(self.pid)
+
+    def heard(self, pcm: Pcm) -> None:
+        """The caller's voice (decoded G.711): to the mix, the speaker detector, the browsers."""
+        if self.leg.muted:
+            return
+        self.leg.queue_voice(pcm)
+        self.voice.encode(pcm)
+        self._level(level_of(pcm))
+
+    async def enter(self) -> None:
+        self.publication.start()
+        self.leg.on_voice = self.heard
+        await self.room.add(self.participant)
+        await self.leg.stop_clock()  # from now on the room's mix paces the caller's audio
+        self.pool.attach(self.room, self.pid, self.leg)
+
+    async def set_muted(self, muted: bool) -> None:
+        self.leg.muted = muted
+        self.participant.audio = not muted
+        if muted:
+            self.leg.inbox.clear()
+            self.leg.buffered = 0
+        await self.room.broadcast(
+            {"type": "participant-updated", "participant": self.participant.public()}
+        )
+
+    async def leave(self) -> None:
+        self.leg.on_voice = None
+        await self.pool.detach(self.room, self.pid)
+        await self.room.remove(self.participant)  # a no-op when the room closed first
+        await self.participant.close()
+        self.track.stop()

@@ -1,0 +1,259 @@
+"""Dial-in with real sipp calls: the right number, wrong numbers, a room not open yet, limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+from tests.browser.conftest import Browsers
+from tests.browser.pages import join_as_guest, wait_state
+from tests.e2e.conftest import DavUser
+from tests.phone import pcap, sipp
+from tests.phone.conftest import TRUNK, PhoneStack, book
+from tests.support.stack import wait_for
+
+CALLER = "0612341234"
+SHOWN = "Téléphone …12 34"
+
+# Every RTCPeerConnection of the page, so the test can read what it receives.
+TRACK_PCS = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Native(...args);
+    window.__pcs.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+})();
+"""
+RECEIVED_ENERGY = """async () => {
+  let energy = 0;
+  for (const pc of window.__pcs) {
+    const stats = await pc.getStats();
+    stats.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') energy += s.totalAudioEnergy || 0;
+    });
+  }
+  return energy;
+}"""
+
+
+def dial(number: str) -> str:
+    return number + "#"
+
+
+def test_right_number_joins_the_room_with_audio_both_ways(
+    phone_stack: PhoneStack, user: DavUser, browsers: Browsers, work: Path
+) -> None:
+    meeting = book(user, "phone-room.ics")
+    page = browsers.launch("speech").new_page()
+    page.add_init_script(TRACK_PCS)
+    page.goto(f"{meeting.link}?lang=fr")
+    join_as_guest(page, "Alice")
+    wait_state(page, "joined")
+
+    ear = sipp.RtpReceiver()
+    keys = pcap.keys(work / "keys.pcap", dial(meeting.number))
+    voice = pcap.speech(work / "voice.pcap", repeat=4)
+    steps = sipp.pause(500) + sipp.play(keys) + sipp.pause(4000)
+    steps += sipp.play(voice) + sipp.pause(16000)
+    steps += sipp.info("*") + sipp.info("6") + sipp.pause(4000)  # *6 by SIP INFO: muted
+    call = sipp.call(sipp.scenario(work / "call.xml", steps, media_port=ear.port), phone_stack.sip)
+    try:
+        person = f'[data-participant="{SHOWN}"]'
+        page.wait_for_selector(person, timeout=20000)
+        joined = time.monotonic()
+        # The caller's voice reaches the browser: energy well above silence, and it speaks.
+        before = float(page.evaluate(RECEIVED_ENERGY))
+        page.wait_for_selector(f'{person}[data-speaking="true"]', timeout=20000)
+        wait_for(
+            lambda: float(page.evaluate(RECEIVED_ENERGY)) > before + 0.05,
+            timeout=20,
+            what="the caller's voice in the browser",
+        )
+        # The caller hears the browser's voice once the welcome prompt is over (< 6 s).
+        wait_for(
+            lambda: ear.voiced_since(joined + 6.0) >= 2.0,
+            timeout=25,
+            what="the browser's voice at the caller",
+        )
+        page.wait_for_selector(f'{person}[data-muted="true"]', timeout=30000)
+        assert call.wait(60) == 0, call.output()
+        page.wait_for_selector(person, state="detached", timeout=10000)
+    finally:
+        call.stop()
+        ear.close()
+
+
+def wrong_number_steps(work: Path, number: str) -> str:
+    """Three attempts, each typed while the (re)try prompt plays."""
+    attempts = [pcap.keys(work / f"wrong{i}.pcap", number, first=i * 20) for i in range(3)]
+    return (
+        sipp.pause(800)
+        + sipp.play(attempts[0])
+        + sipp.pause(3500)
+        + sipp.play(attempts[1])
+        + sipp.pause(3500)
+        + sipp.play(attempts[2])
+    )
+
+
+def test_wrong_numbers_are_retried_twice_then_the_call_ends(
+    phone_stack: PhoneStack, work: Path
+) -> None:
+    ear = sipp.RtpReceiver(host="127.0.0.2")
+    scenario = sipp.scenario(
+        work / "wrong.xml",
+        wrong_number_steps(work, "11223344#"),
+        caller="0699000001",
+        media_port=ear.port,
+        end="wait_bye",
+        timeout_ms=20000,
+    )
+    start = time.monotonic()
+    call = sipp.call(scenario, phone_stack.sip, local_ip="127.0.0.2")
+    try:
+        # sipp fails on a BYE during its pauses: rc 0 means the third attempt was heard.
+        assert call.wait(60) == 0, call.output()
+        assert ear.voiced_since(start) > 1.5  # prompts were spoken (each cut short by keys)
+        wait_for(lambda: "ends: wrong number" in phone_stack.log(), timeout=5, what="log")
+    finally:
+        call.stop()
+        ear.close()
+
+
+def test_a_room_not_open_yet_says_when_it_opens_then_hangs_up(
+    phone_stack: PhoneStack, user: DavUser, work: Path
+) -> None:
+    meeting = book(user, "later.ics", starts_in=dt.timedelta(hours=3))
+    keys = pcap.keys(work / "keys.pcap", dial(meeting.number))
+    ear = sipp.RtpReceiver(host="127.0.0.3")
+    steps = sipp.pause(800) + sipp.play(keys)
+    scenario = sipp.scenario(
+        work / "later.xml", steps, caller="0699000002", media_port=ear.port, end="wait_bye"
+    )
+    call = sipp.call(scenario, phone_stack.sip, local_ip="127.0.0.3")
+    try:
+        assert call.wait(60) == 0, call.output()
+        wait_for(lambda: "ends: not open yet" in phone_stack.log(), timeout=5, what="log")
+        assert ear.voiced_since(0) > 2.0  # the welcome (cut short by the keys), then the date
+    finally:
+        call.stop()
+        ear.close()
+
+
+def test_two_callers_in_a_phone_only_audio_room_hear_each_other(
+    phone_stack: PhoneStack, user: DavUser, work: Path
+) -> None:
+    meeting = book(user, "phones.ics", categories="Audioconférence")
+    keys = pcap.keys(work / "keys.pcap", dial(meeting.number))
+    voice = pcap.speech(work / "voice.pcap", repeat=3)
+    ears = [sipp.RtpReceiver(), sipp.RtpReceiver()]
+    calls = []
+    start = time.monotonic()
+    for i, ear in enumerate(ears):
+        steps = sipp.pause(500) + sipp.play(keys) + sipp.pause(3500)
+        steps += sipp.play(voice) + sipp.pause(18000)
+        scenario = sipp.scenario(
+            work / f"caller{i}.xml", steps, caller=f"06990000{i}{i}", media_port=ear.port
+        )
+        calls.append(sipp.call(scenario, phone_stack.sip))
+    try:
+        # Past both welcome prompts (joined ~3 s in, prompt < 6 s), each hears the other.
+        for ear in ears:
+            wait_for(
+                lambda ear=ear: ear.voiced_since(start + 9.5) >= 3.0,
+                timeout=20,
+                what="the other caller's voice",
+            )
+        for call in calls:
+            assert call.wait(60) == 0, call.output()
+    finally:
+        for call in calls:
+            call.stop()
+        for ear in ears:
+            ear.close()
+
+
+def test_deleting_the_event_ends_the_call_with_a_message(
+    phone_stack: PhoneStack, user: DavUser, work: Path
+) -> None:
+    meeting = book(user, "gone.ics")
+    keys = pcap.keys(work / "keys.pcap", dial(meeting.number))
+    ear = sipp.RtpReceiver()
+    steps = sipp.pause(500) + sipp.play(keys)
+    scenario = sipp.scenario(
+        work / "gone.xml", steps, caller="0699000003", media_port=ear.port, end="wait_bye"
+    )
+    call = sipp.call(scenario, phone_stack.sip)
+    try:
+        wait_for(lambda: "…03 (127.0.0.1) joined room" in phone_stack.log(), what="the caller in")
+        assert user.session.delete(user.url("gone.ics"), timeout=30).status_code in (200, 204)
+        wait_for(lambda: "closes: deleted" in phone_stack.log(), timeout=10, what="closing")
+        closed = time.monotonic()
+        assert call.wait(60) == 0, call.output()  # our BYE came
+        wait_for(lambda: "room closed (deleted)" in phone_stack.log(), timeout=5, what="log")
+        # Between the closing and the BYE the caller heard the goodbye (~2 s of speech).
+        assert ear.voiced_since(closed) > 1.0
+    finally:
+        call.stop()
+        ear.close()
+
+
+def test_a_peer_outside_the_allow_list_must_authenticate(
+    phone_stack: PhoneStack, user: DavUser, work: Path
+) -> None:
+    # Without credentials: 401 with a digest challenge, and nothing more.
+    bare = sipp.scenario(work / "bare.xml", "", caller="0699000004", end="none")
+    text = bare.read_text()
+    head, _, _ = text.partition('  <recv response="200" rtd="true"/>')
+    bare.write_text(
+        head.replace('<recv response="100" optional="true"/>', "")
+        + '  <recv response="401"/>\n</scenario>\n'
+    )
+    call = sipp.call(bare, phone_stack.sip, local_ip="127.0.0.9")
+    assert call.wait(30) == 0, call.output()
+    # With the trunk's digest credentials the call is answered (over TCP this time).
+    meeting = book(user, "trunk.ics")
+    keys = pcap.keys(work / "keys.pcap", dial(meeting.number))
+    steps = sipp.pause(500) + sipp.play(keys) + sipp.pause(6000)  # ten presses take 3 s
+    scenario = sipp.scenario(work / "auth.xml", steps, caller="0699000005", auth=TRUNK)
+    call = sipp.call(scenario, phone_stack.sip, local_ip="127.0.0.9", transport="t1")
+    try:
+        assert call.wait(60) == 0, call.output()
+        wait_for(lambda: "…05 (127.0.0.9) joined room" in phone_stack.log(), timeout=5, what="log")
+    finally:
+        call.stop()
+
+
+def test_guessing_room_numbers_gets_the_address_blocked(
+    phone_stack: PhoneStack, user: DavUser, work: Path
+) -> None:
+    calls = []
+    for i in range(2):  # 2 x 3 wrong numbers from one address: blocked at the sixth
+        scenario = sipp.scenario(
+            work / f"guess{i}.xml",
+            wrong_number_steps(work, "99887766#"),
+            caller=f"07000000{i}{i}",
+            end="wait_bye",
+            timeout_ms=20000,
+        )
+        calls.append(sipp.call(scenario, phone_stack.sip, local_ip="127.0.0.5"))
+    for call in calls:
+        assert call.wait(60) == 0, call.output()
+    assert "blocked for" in phone_stack.log()
+    # Now even the right number from that address is refused, before any digit counts.
+    meeting = book(user, "guarded.ics")
+    keys = pcap.keys(work / "keys.pcap", dial(meeting.number))
+    steps = sipp.pause(800) + sipp.play(keys)
+    scenario = sipp.scenario(work / "late.xml", steps, caller="0700000099", end="wait_bye")
+    call = sipp.call(scenario, phone_stack.sip, local_ip="127.0.0.5")
+    try:
+        assert call.wait(60) == 0, call.output()
+        assert "…99 (127.0.0.5) joined" not in phone_stack.log()
+        assert phone_stack.log().count("ends: blocked") >= 2
+    finally:
+        call.stop()

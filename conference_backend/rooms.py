@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from visio_core.registry import Registry, Room
 
 log = logging.getLogger("visio.room")
 POLL_SECONDS = 2.0
+ENTRY_GRACE = 10.0
 TICK_SECONDS = 0.2
 CHAT_HISTORY = 200
 CLOSED_CODE = 4000  # "the room is closed": the page does not try again
@@ -61,6 +63,8 @@ class LiveRoom:
         self._dirty: set[str] = set()
         self._routing: dict[str, asyncio.Task[None]] = {}
         self._ticker: asyncio.Task[None] | None = None
+        # Refreshed by each RoomManager.open: an entrant between open and add keeps it.
+        self.touched = time.monotonic()
         # Called whenever who is in or what they publish changes (the phone mix follows).
         self.watchers: list[Callable[[], None]] = []
 
@@ -263,6 +267,7 @@ class RoomManager:
         room = self.rooms.get(row.room_id)
         if room is None or room.closed:
             room = self.rooms[row.room_id] = LiveRoom(row, occurrence, around)
+        room.touched = time.monotonic()
         return room
 
     async def check(self) -> None:
@@ -283,7 +288,11 @@ class RoomManager:
             if reason is not None:
                 log.info("room %s closes: %s", room_id, reason)
                 await room.close(reason)
-            if room.empty or room.closed:
+            # An empty room is let go only after ENTRY_GRACE: someone who opened it may
+            # still be on their way in (sending "joined" before `add`); dropping it then
+            # would leave them in a room nobody watches, and the next entrant in another.
+            idle = room.empty and time.monotonic() - room.touched > ENTRY_GRACE
+            if room.closed or idle:
                 self.rooms.pop(room_id, None)
 
     async def watch(self) -> None:

@@ -3,10 +3,13 @@
 One Audio room; 4 synthetic web participants (conference_backend.client) publish
 Opus speech-like audio; then N = 1, 8, 16 phone legs call the real gateway
 (VISIO_SIP_LISTEN) from an in-process SIP/RTP peer: INVITE, the room number by
-SIP INFO, then 20 ms A-law packets of speech, while counting what comes back.
-Each leg costs the server: G.711 decode, level, Opus encode of its voice (once),
-its share of the mix (the 4 web voices are decoded once per room) and a G.711
-encode. Server CPU is user+sys of the `visio serve` process alone, from /proc;
+SIP INFO, then 20 ms A-law packets, while counting what comes back. Two
+scenarios: one caller speaks and the others listen (their line's hiss), as in
+a meeting; and every caller speaks at once, the worst case. Each leg costs the
+server: G.711 decode, level, its share of the mix (the 4 web voices are decoded
+once per room) and a G.711 encode; a caller who speaks also costs the Opus
+encoding of their voice and its forwarding to the 4 browsers (silence is not
+sent: conference_backend/phone/bridge.SilenceGate). Server CPU is user+sys of the `visio serve` process alone, from /proc;
 the baseline is the same room with 0 legs, measured in the same invocation.
 
     .venv/bin/python bench/phone.py [--sizes 1,8,16] [--seconds 8]
@@ -38,6 +41,10 @@ from conference_backend.phone import g711, rtp, sdp, sip  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 TARGET = 30  # legs per core
+SCENARIOS = {
+    "one talks": "one caller speaks, the others listen (line noise): a meeting as it is",
+    "all talk": "every caller speaks at once, all the time: the worst case",
+}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -87,13 +94,20 @@ class SpeechTrack(MediaStreamTrack):
         return frame
 
 
+def line_noise(seconds: float, rate: int, seed: int) -> np.ndarray:
+    """A caller who listens: the line's hiss, about -65 dBov."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 18, int(seconds * rate)).clip(-32768, 32767).astype(np.int16)
+
+
 class Leg(asyncio.DatagramProtocol):
     """One caller: a SIP dialog over UDP and its RTP, sending speech and counting returns."""
 
-    def __init__(self, gateway: tuple[str, int], number: str, seed: int) -> None:
+    def __init__(self, gateway: tuple[str, int], number: str, seed: int, talking: bool) -> None:
         self.gateway = gateway
         self.number = number
-        self.payload = g711.encode(speech_like(4.0, 8000, seed + 10), "PCMA")
+        audio = speech_like(4.0, 8000, seed + 10) if talking else line_noise(4.0, 8000, seed)
+        self.payload = g711.encode(audio, "PCMA")
         self.received = 0
         self.answer: asyncio.Future[sip.Message] | None = None
         self.call_id = secrets.token_hex(8)
@@ -246,50 +260,53 @@ async def bench(args: argparse.Namespace) -> None:
             await asyncio.sleep(2.0)
             base = await measure(pid, args.seconds, [])
             print(f"baseline: 4 web participants, 0 legs: CPU {base['cpu']:5.1f}%", flush=True)
-            rows = []
-            for n in sizes:
-                legs = [Leg(("127.0.0.1", port), number, i) for i in range(n)]
-                for leg in legs:
-                    await leg.start()
-                r = await measure(pid, args.seconds, legs)
-                per = (r["cpu"] - base["cpu"]) / n
-                rows.append((n, r["cpu"], per, r["pps"]))
-                print(
-                    f"N={n:<3} legs: CPU {r['cpu']:5.1f}%  per leg {per:5.2f}% of a core"
-                    f"  (each leg received {r['pps']:4.1f} packets/s of 50, the worst"
-                    f" {r['min_pps']:4.1f}; driver CPU {r['driver']:4.1f}%)"
-                    + (
-                        "  STARVED: the server lost ticks, figures unreliable"
-                        if r["min_pps"] < 47.5
-                        else ""
-                    ),
-                    flush=True,
-                )
-                for leg in legs:
-                    await leg.stop()
-                await asyncio.sleep(1.0)
+            rows: dict[str, list[tuple[int, float, float, float]]] = {}
+            for scenario in SCENARIOS:
+                rows[scenario] = []
+                for n in sizes:
+                    talkers = n if scenario == "all talk" else 1
+                    legs = [Leg(("127.0.0.1", port), number, i, i < talkers) for i in range(n)]
+                    for leg in legs:
+                        await leg.start()
+                    r = await measure(pid, args.seconds, legs)
+                    per = (r["cpu"] - base["cpu"]) / n
+                    rows[scenario].append((n, r["cpu"], per, r["pps"]))
+                    print(
+                        f"{scenario:<9} N={n:<3} legs: CPU {r['cpu']:5.1f}%  per leg {per:5.2f}%"
+                        f" of a core  (each leg received {r['pps']:4.1f} packets/s of 50, the"
+                        f" worst {r['min_pps']:4.1f}; driver CPU {r['driver']:4.1f}%)"
+                        + (
+                            "  STARVED: the server lost ticks, figures unreliable"
+                            if r["min_pps"] < 47.5
+                            else ""
+                        ),
+                        flush=True,
+                    )
+                    for leg in legs:
+                        await leg.stop()
+                    await asyncio.sleep(1.0)
             web.stdin.close()
             await asyncio.wait_for(web.wait(), 30)
         finally:
             stack.stop()
-    print()
-    if len(rows) > 1:
-        (n0, cpu0, _, _), (n1, cpu1, _, _) = rows[0], rows[-1]
-        added = (cpu1 - cpu0) / (n1 - n0)
-        if added <= 0:
-            print("per added leg: not measurable in this run (the machine was too busy)")
-        else:
+    for scenario, found in rows.items():
+        print(f"\n{scenario}: " + SCENARIOS[scenario])
+        if len(found) > 1:
+            (n0, cpu0, _, _), (n1, cpu1, _, _) = found[0], found[-1]
+            added = (cpu1 - cpu0) / (n1 - n0)
+            if added <= 0:
+                print("  per added leg: not measurable in this run (the machine was too busy)")
+            else:
+                print(
+                    f"  per added leg (N={n0} -> {n1}): {added:5.2f}% of a core = "
+                    f"{100 / added:6.1f} legs per core = {100 / added / TARGET:4.2f} x the target"
+                )
+        for n, _, per, _ in found:
+            legs_per_core = 100 / per if per > 0 else float("nan")
             print(
-                f"per added leg (N={n0} -> {n1}): {added:5.2f}% of a core = "
-                f"{100 / added:6.1f} legs per core = {100 / added / TARGET:4.2f} x the target"
-                " (the first leg also pays for decoding the 4 web voices, once per room)"
+                f"  N={n:<3} {legs_per_core:6.1f} legs per core"
+                f"  = {legs_per_core / TARGET:4.2f} x the target of {TARGET}"
             )
-    for n, _, per, _ in rows:
-        legs_per_core = 100 / per if per > 0 else float("nan")
-        print(
-            f"N={n:<3} {legs_per_core:6.1f} legs per core"
-            f"  = {legs_per_core / TARGET:4.2f} x the target of {TARGET}"
-        )
 
 
 async def web_participants(url: str, token: str) -> None:

@@ -104,6 +104,11 @@ class OpusVoice:
             self.track.put(EncodedFrame(bytes(packet), self.pts, OPUS_TIME_BASE))
             self.pts += 960
 
+    def skip(self, samples: int) -> None:
+        """Silence not sent: the clock runs on, so the next words land in their place."""
+        self._in += samples
+        self.pts += samples * 6  # 8 kHz samples in 48 kHz units
+
 
 class Leg(asyncio.DatagramProtocol):
     def __init__(self, neg: Negotiated, peers: set[str]) -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conference_backend.phone import digest, g711, rtp, sdp, sip
-from conference_backend.phone.bridge import masked_name
-from conference_backend.phone.leg import level_of
+from conference_backend.phone.bridge import SilenceGate, masked_name
+from conference_backend.phone.leg import OpusVoice, VoiceTrack, level_of
 from conference_backend.phone.mixer import mix_minus
 from conference_backend.phone.ratelimit import RateLimiter
 
@@ -239,3 +239,23 @@ def test_levels_and_names() -> None:
     assert loud < 55 < quiet  # the speaker detector's voice threshold lies between
     assert masked_name("+33 6 12 34 12 34", "fr") == "Téléphone …12 34"
     assert masked_name("sip-anonymous", "en") == "Phone"
+
+
+def test_silence_is_not_sent_but_word_endings_are_and_the_clock_runs_on() -> None:
+    gate = SilenceGate()
+    speech, hiss = 20, 70  # -20 dBov talking, -70 dBov line noise
+    sent = [gate.passes(level) for level in [hiss] * 5 + [speech] * 3 + [hiss] * 40 + [speech]]
+    assert sent[:5] == [False] * 5  # a listening caller sends nothing
+    assert all(sent[5:8])
+    assert sent[8 : 8 + SilenceGate.HANGOVER_FRAMES] == [True] * SilenceGate.HANGOVER_FRAMES
+    assert not any(sent[8 + SilenceGate.HANGOVER_FRAMES : 48]) and sent[48]
+
+    track = VoiceTrack()
+    voice = OpusVoice(track)
+    tone = (np.sin(np.arange(160) / 3) * 8000).astype(np.int16)
+    for _ in range(3):
+        voice.encode(tone)
+    voice.skip(160 * 50)  # one second not sent
+    voice.encode(tone)
+    stamps = [f.pts for f in track._queue]
+    assert len(stamps) >= 2 and stamps[-1] - stamps[-2] == 960 * 51

@@ -9,8 +9,9 @@ a meeting; and every caller speaks at once, the worst case. Each leg costs the
 server: G.711 decode, level, its share of the mix (the 4 web voices are decoded
 once per room) and a G.711 encode; a caller who speaks also costs the Opus
 encoding of their voice and its forwarding to the 4 browsers (silence is not
-sent: conference_backend/phone/bridge.SilenceGate). Server CPU is user+sys of the `visio serve` process alone, from /proc;
-the baseline is the same room with 0 legs, measured in the same invocation.
+sent: conference_backend/phone/bridge.SilenceGate). Server CPU is user+sys of the
+`visio serve` process alone, from /proc; the baseline is the same room with 0
+legs, measured in the same invocation.
 
     .venv/bin/python bench/phone.py [--sizes 1,8,16] [--seconds 8]
 """

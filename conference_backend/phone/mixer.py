@@ -12,12 +12,12 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
-import av
 import numpy as np
 import numpy.typing as npt
 
+from conference_backend.opus import OpusDecoder
 from conference_backend.phone.g711 import Pcm
 from conference_backend.sfu.forwarding import Publication
 from conference_backend.sfu.passthrough import EncodedFrame
@@ -41,25 +41,15 @@ class WebVoice:
     """A Sink on one web microphone: Opus decoded once, 8 kHz samples queued for the mix."""
 
     def __init__(self) -> None:
-        self.decoder: Any = av.CodecContext.create("opus", "r")
-        self.resampler = av.AudioResampler(format="s16", layout="mono", rate=8000)
+        self.opus = OpusDecoder(8000)
         self.chunks: deque[Pcm] = deque()
         self.buffered = 0
         self.attached: Publication | None = None
 
     def push(self, publication: Publication, frame: EncodedFrame, key: bool) -> None:
-        packet = av.Packet(frame.data)
-        packet.pts = frame.pts
-        packet.time_base = frame.time_base
-        try:
-            for decoded in self.decoder.decode(packet):
-                decoded.pts = None
-                for out in self.resampler.resample(decoded):
-                    pcm: Pcm = np.asarray(out.to_ndarray(), dtype=np.int16).reshape(-1)
-                    self.chunks.append(pcm)
-                    self.buffered += len(pcm)
-        except av.error.FFmpegError:
-            return  # a damaged packet: a 20 ms gap
+        for pcm in self.opus.decode(frame.data):
+            self.chunks.append(pcm)
+            self.buffered += len(pcm)
         while self.buffered > BACKLOG:
             self.buffered -= len(self.chunks.popleft())
 

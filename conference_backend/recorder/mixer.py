@@ -8,11 +8,10 @@ contributes silence, and one that ran ahead is trimmed so the delay stays short.
 
 from __future__ import annotations
 
-from fractions import Fraction
-
-import av
 import numpy as np
 import numpy.typing as npt
+
+from conference_backend.opus import OpusDecoder
 
 RATE = 48000
 PRIME_SAMPLES = RATE * 60 // 1000  # a voice plays once 60 ms are buffered
@@ -78,20 +77,12 @@ class Voice:
     """A decoder and a buffer for one microphone."""
 
     def __init__(self) -> None:
-        self.decoder = av.CodecContext.create("opus", "r")
-        self.resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+        self.opus = OpusDecoder(RATE)
         self.buffer = VoiceBuffer()
 
     def decode(self, data: bytes) -> None:
-        packet = av.Packet(data)
-        packet.time_base = Fraction(1, RATE)
-        try:
-            frames = self.decoder.decode(packet)
-        except av.error.FFmpegError:
-            return  # a damaged packet: a 20 ms hole, nothing more
-        for frame in frames:
-            for out in self.resampler.resample(frame):
-                self.buffer.put(out.to_ndarray().reshape(-1).astype(np.int16))
+        for pcm in self.opus.decode(data):
+            self.buffer.put(pcm)
 
 
 class Mixer:

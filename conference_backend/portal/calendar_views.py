@@ -37,6 +37,7 @@ from visio_core.accounts import Account
 
 log = logging.getLogger("visio.portal")
 VIEWS = ("day", "week", "month")
+MONTH_CELL = 4  # meetings shown in a month's day, before "+N"
 
 
 def _period(view: str, day: dt.date) -> tuple[dt.date, dt.date, dt.date, dt.date]:
@@ -103,10 +104,18 @@ async def calendar(request: web.Request, me: Account) -> web.StreamResponse:
     first, after, prev, nxt = _period(view, day)
     start = dt.datetime.combine(first, dt.time(), tz)
     end = dt.datetime.combine(after, dt.time(), tz)
-    found = await shown_between(request, me, start, end, tz)
-    by_day: dict[dt.date, list[occurrences.Occurrence]] = {}
-    for occ in found:
-        by_day.setdefault(occ.start.date(), []).append(occ)
+    more: dict[dt.date, int] = {}
+    if view == "month":  # a cell shows four meetings, then "+N"
+        portal = request.app[PORTAL]
+        by_day, more = await occurrences.by_day(
+            caldav(request), portal.agenda(), me, start, end, tz, portal.cache, MONTH_CELL
+        )
+        found = [occ for day in by_day.values() for occ in day]
+    else:
+        found = await shown_between(request, me, start, end, tz)
+        by_day = {}
+        for occ in found:
+            by_day.setdefault(occ.start.date(), []).append(occ)
     days = [first + dt.timedelta(days=i) for i in range((after - first).days)]
     weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
     hours, cells = _hour_grid(found) if view != "month" else ([], {})
@@ -120,6 +129,7 @@ async def calendar(request: web.Request, me: Account) -> web.StreamResponse:
             "days": days,
             "weeks": weeks,
             "by_day": by_day,
+            "more": more,
             "hours": hours,
             "cells": cells,
             "weekdays_long": TEXT[lang]["weekdays_long"].split(","),
@@ -128,7 +138,7 @@ async def calendar(request: web.Request, me: Account) -> web.StreamResponse:
             "prev": prev.isoformat(),
             "next": nxt.isoformat(),
             "weekdays": TEXT[lang]["weekdays"].split(","),
-            "count": len(found),
+            "count": len(found) + sum(more.values()),
             "flash": await take_flash(request),
         },
     )

@@ -176,10 +176,28 @@ def _overlaps(s: dt.datetime, e: dt.datetime, start: dt.datetime, end: dt.dateti
     return s < end and (e > start or (s == e and s >= start))
 
 
+# An indexed occurrence placed in the viewer's zone: (start, title, end, row).
+Candidate = tuple[dt.datetime, str, dt.datetime, agenda.Row]
+
+
+def _candidates(
+    rows: list[agenda.Row], start: dt.datetime, end: dt.datetime, tz: ZoneInfo
+) -> list[Candidate]:
+    """The rows really in [start, end) once in the viewer's zone, in the views' order."""
+    found: list[Candidate] = []
+    for row in rows:
+        s = agenda.decode(row[4], row[6], tz)
+        e = agenda.decode(row[5], row[6], tz)
+        if _overlaps(s, e, start, end):
+            found.append((s, row[9] or "—", e, row))
+    found.sort(key=lambda c: (c[0], c[1]))
+    return found
+
+
 def _indexed(
-    row: agenda.Row, calendar: str, me: str, tz: ZoneInfo, hrefs: dict[str, str]
+    c: Candidate, calendar: str, me: str, tz: ZoneInfo, hrefs: dict[str, str]
 ) -> Occurrence:
-    href, uid, organizer, recurring, start, end, timing, rid, rid_timing, title, kind = row
+    s, title, e, (href, uid, organizer, recurring, _, _, _, rid, rid_timing, _, kind) = c
     original = (
         time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(rid))
         if rid_timing == agenda.UTC
@@ -189,9 +207,9 @@ def _indexed(
         hrefs.get(href) or hrefs.setdefault(href, calendar + quote(href)),
         uid,
         original,
-        title or "—",
-        agenda.decode(start, timing, tz),
-        agenda.decode(end, timing, tz),
+        title,
+        s,
+        e,
         kind,
         bool(recurring),
         not organizer or organizer == me,
@@ -207,23 +225,79 @@ async def between(
     tz: ZoneInfo,
     cache: Cache,
 ) -> list[Occurrence]:
+    found, _ = await _between(caldav, index, me, start, end, tz, cache, None)
+    return found
+
+
+async def by_day(
+    caldav: CalDav,
+    index: Agenda,
+    me: Account,
+    start: dt.datetime,
+    end: dt.datetime,
+    tz: ZoneInfo,
+    cache: Cache,
+    per_day: int,
+) -> tuple[dict[dt.date, list[Occurrence]], dict[dt.date, int]]:
+    """The first `per_day` occurrences of each day, and how many more each day has.
+
+    A month cell shows four: only those are built, not the hundreds behind "+N".
+    """
+    kept, more = await _between(caldav, index, me, start, end, tz, cache, per_day)
+    days: dict[dt.date, list[Occurrence]] = {}
+    for occ in kept:
+        days.setdefault(occ.start.date(), []).append(occ)
+    return days, more
+
+
+async def _between(
+    caldav: CalDav,
+    index: Agenda,
+    me: Account,
+    start: dt.datetime,
+    end: dt.datetime,
+    tz: ZoneInfo,
+    cache: Cache,
+    per_day: int | None,
+) -> tuple[list[Occurrence], dict[dt.date, int]]:
     calendar = await caldav.calendar(me.login)
     indexed = index.between(unquote(calendar), start, end)
     if indexed is None:  # not indexed yet: ETags first, then only what is new to us
         listed = await caldav.query(me.login, start, end, data=False)
         unknown = [r.href for r in listed if (r.href, r.etag) not in cache.parsed]
         fetched = {r.href: r for r in await caldav.multiget(me.login, unknown)}
-        return expand([fetched.get(r.href, r) for r in listed], start, end, tz, me, cache)
+        found = expand([fetched.get(r.href, r) for r in listed], start, end, tz, me, cache)
+        return _trim(found, per_day)
     rows, uncovered = indexed
+    candidates = _candidates(rows, start, end, tz)
+    more: dict[dt.date, int] = {}
+    if per_day is not None and not uncovered:
+        candidates, more = _trim(candidates, per_day, key=lambda c: c[0].date())
     address = me.email.lower()
     hrefs: dict[str, str] = {}  # a series' occurrences share their file
-    found = [_indexed(r, calendar, address, tz, hrefs) for r in rows]
-    found = [o for o in found if _overlaps(o.start, o.end, start, end)]
+    found = [_indexed(c, calendar, address, tz, hrefs) for c in candidates]
     if uncovered:  # series viewed beyond their indexed window
         wanted = [calendar + quote(h) for h in uncovered]
         found += expand(await caldav.multiget(me.login, wanted), start, end, tz, me, cache)
-    found.sort(key=lambda o: (o.start, o.title))
-    return found
+        found.sort(key=lambda o: (o.start, o.title))
+        return _trim(found, per_day)
+    return found, more
+
+
+def _trim(
+    items: list[Any], per_day: int | None, key: Any = lambda o: o.start.date()
+) -> tuple[list[Any], dict[dt.date, int]]:
+    """The first `per_day` items of each day (items in order), and the count left out."""
+    if per_day is None:
+        return items, {}
+    kept: list[Any] = []
+    seen: dict[dt.date, int] = {}
+    for item in items:
+        day = key(item)
+        seen[day] = seen.get(day, 0) + 1
+        if seen[day] <= per_day:
+            kept.append(item)
+    return kept, {day: n - per_day for day, n in seen.items() if n > per_day}
 
 
 def occurrence_of(cal: Any, rid: dt.datetime | None) -> Any:

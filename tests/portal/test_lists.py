@@ -32,8 +32,26 @@ def test_a_period_in_the_past_and_the_subject_filter(stack: Stack, context: Brow
         body = ics.event(summary=title, start=f"{stamp}T100000", end=f"{stamp}T110000")
         assert cal.put(href, body).status_code in (201, 204)
 
+    for n in range(4):  # six meetings that day in all: a month cell shows four, then "+2"
+        stamp = soon.strftime("%Y%m%d")
+        body = ics.event(
+            summary=f"Atelier {n}", start=f"{stamp}T1{n + 4}0000", end=f"{stamp}T1{n + 4}3000"
+        )
+        assert cal.put(f"atelier{n}.ics", body).status_code in (201, 204)
+    page.goto(f"{stack.web_url}calendar?view=month&date={soon.isoformat()}")
+    cell = page.locator("table.month td", has=page.locator("a.more"))
+    expect(cell).to_have_count(1)
+    expect(cell.locator("a.event")).to_have_text(
+        ["10:00 Comité de pilotage", "10:00 Point budget", "14:00 Atelier 0", "15:00 Atelier 1"]
+    )
+    expect(cell.locator("a.more")).to_have_text("+2")
+    cell.locator("a.more").click()
+    expect(page.locator('table.hours[data-view="day"] a.event')).to_have_count(6)
+
     page.get_by_role("link", name="Toutes vos réunions").first.click()
     items = page.locator("ul.items li")
+    page.get_by_label("Sujet contenant").fill("o")  # Comité, Point: not the Ateliers
+    page.get_by_role("button", name="Afficher").click()
     expect(items).to_have_count(2)  # from today on: the past meeting is not listed
     page.get_by_label("Sujet contenant").fill("comité")
     page.get_by_role("button", name="Afficher").click()

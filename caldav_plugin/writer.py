@@ -28,6 +28,7 @@ from visio_core.outbox import Outbox
 log = logging.getLogger("visio.writer")
 
 AfterWrite = Callable[[], None]
+SERIES = agenda.SeriesMemo()  # process-wide: the copies one PUT delivers share it
 
 
 def _nothing() -> None:
@@ -86,7 +87,7 @@ class EventWriter:
             self.scheduler.prepare_organizer(old_cal, cal, role, failed)
         etag = old.etag if old is not None else None
         text = ical.serialize(cal)
-        index = agenda.index_of(cal, dt.datetime.now(dt.UTC))
+        index = SERIES.index_of(cal, text, dt.datetime.now(dt.UTC))
         return Draft(etag, decision, failed, schedule, cal, old_cal, role, text, index)
 
     def _holds(

@@ -18,9 +18,12 @@ two placed in the viewer's zone when read, as calendar apps do.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import logging
 import sqlite3
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -121,6 +124,38 @@ def _entry(ev: Any) -> Entry | None:
     rid_prop = ev.get("RECURRENCE-ID")
     rid, rid_timing = encode(rid_prop.dt) if rid_prop is not None else (start, timing)
     return Entry(start, end, timing, rid, rid_timing, str(ev.get("SUMMARY", "")), kind_of(ev))
+
+
+class SeriesMemo:
+    """The index of a series, kept for the copies of the same event.
+
+    Expanding an open-ended daily series takes tens of milliseconds, and an
+    organizer's PUT delivers a copy to each attendee with an account, under
+    Radicale's lock: those copies differ only in ATTENDEE lines (PARTSTAT), which
+    the index does not read, so the expansion is done once per event and day.
+    """
+
+    SIZE = 32
+
+    def __init__(self) -> None:
+        self._found: OrderedDict[tuple[str, dt.date], Index | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def index_of(self, cal: Calendar, text: str, now: dt.datetime) -> Index | None:
+        if "RRULE" not in text and "RDATE" not in text:
+            return index_of(cal, now)  # a single meeting: quicker than a digest
+        kept = [line for line in ical.unfold(text).splitlines() if not line.startswith("ATTENDEE")]
+        key = (hashlib.sha256("\n".join(kept).encode()).hexdigest(), now.date())
+        with self._lock:
+            if key in self._found:
+                self._found.move_to_end(key)
+                return self._found[key]
+        found = index_of(cal, now)
+        with self._lock:
+            self._found[key] = found
+            if len(self._found) > self.SIZE:
+                self._found.popitem(last=False)
+        return found
 
 
 def index_of(cal: Calendar, now: dt.datetime) -> Index | None:

@@ -187,3 +187,17 @@ def test_a_series_viewed_beyond_its_window_is_named_for_expansion(book: Agenda) 
     assert titles(book, "alice/calendar", "2026-12-01", 7) == ["W"]
     found = book.between("alice/calendar", *window("2028-06-01", 7))
     assert found == ([], ["w.ics"])
+
+
+def test_copies_of_a_series_that_differ_in_answers_are_expanded_once() -> None:
+    memo = agenda.SeriesMemo()
+    copies = [
+        event(uid="s", extra=f"RRULE:FREQ=DAILY\nATTENDEE;PARTSTAT={answer}:mailto:b@example.org")
+        for answer in ("NEEDS-ACTION", "ACCEPTED")
+    ]
+    first, second = (memo.index_of(ical.parse(t), t, NOW) for t in copies)
+    assert first is second and first is not None and len(first.entries) > 300
+    moved = copies[0].replace("RRULE:FREQ=DAILY", "RRULE:FREQ=WEEKLY")
+    weekly = memo.index_of(ical.parse(moved), moved, NOW)
+    assert weekly is not None and len(weekly.entries) < 80
+    assert memo.index_of(ical.parse(copies[0]), copies[0], NOW + dt.timedelta(days=1)) is not first

@@ -10,16 +10,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from ldap_sync.directory import Directory, DirectoryConfig, DirectoryError
+from ldap_sync.lock import Holder, SyncLock, held
 from ldap_sync.provision import Provisioner
 from ldap_sync.store import SyncStore
 from ldap_sync.sync import SyncCancelled, Syncer, SyncReport
@@ -29,6 +29,9 @@ from visio_core.db import Database
 from visio_core.settings import Settings
 
 log = logging.getLogger("visio.ldap.sync")
+# How long `visio ldap-sync` waits for a running sync: a first full pass over a
+# large directory (tens of thousands of people, with their calendars) takes minutes.
+DEFAULT_MAX_WAIT = 1800.0
 
 
 def build_syncer(
@@ -52,17 +55,21 @@ def build_syncer(
     return syncer
 
 
-@contextlib.contextmanager
-def _one_at_a_time(settings: Settings) -> Iterator[bool]:
-    """True while this process holds the sync lock (a manual run during serve's, say)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.data_dir / "ldap-sync.lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
+def _locked_run(
+    lock: SyncLock,
+    settings: Settings,
+    sections: dict[str, dict[str, str]],
+    db: Database,
+    full: bool,
+    progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> SyncReport:
+    def noted(read: int) -> None:
+        lock.note(read)  # what a waiting `visio ldap-sync` shows
+        if progress is not None:
+            progress(read)
+
+    return build_syncer(settings, sections, db, noted, stop).run(full=full)
 
 
 def sync_once(
@@ -73,27 +80,61 @@ def sync_once(
     progress: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
 ) -> SyncReport | None:
-    """One run under the sync lock; None when another run holds it."""
-    with _one_at_a_time(settings) as mine:
-        if not mine:
+    """One run under the sync lock; None when another run holds it (serve's schedule
+    skips a turn rather than wait)."""
+    with held(settings.data_dir, "visio serve") as lock:
+        if lock is None:
             return None
-        return build_syncer(settings, sections, db, progress, stop).run(full=full)
+        return _locked_run(lock, settings, sections, db, full, progress, stop)
 
 
 def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.Namespace) -> int:
-    """`visio ldap-sync`: a full pass (a manual run always notices who left)."""
+    """`visio ldap-sync`: a full pass (a manual run always notices who left).
+
+    If another sync is running (`visio serve`'s, say), it waits for it to end,
+    then runs its own; `--no-wait` fails at once instead, as scripts may prefer.
+    """
     if not settings.ldap_uri:
         print("visio ldap-sync: VISIO_LDAP_URI is not set (accounts are local)", file=sys.stderr)
         return 2
     tty = sys.stderr.isatty()
+    no_wait = bool(getattr(args, "no_wait", False))
+    asked = getattr(args, "max_wait", None)
+    max_wait = DEFAULT_MAX_WAIT if asked is None else max(0.0, float(asked))
+    waited: list[Holder | None] = []
 
     def progress(read: int) -> None:
         if tty:
-            print(f"\r{read} entries read…", end="", file=sys.stderr, flush=True)
+            print(f"\r\033[K{read} entries read…", end="", file=sys.stderr, flush=True)
+
+    def on_wait(holder: Holder | None) -> None:
+        other = f" ({holder.describe()})" if holder else ""
+        line = (
+            f"visio ldap-sync: another sync is running{other}; "
+            f"waiting for it to finish (at most {max_wait:.0f} s)…"
+        )
+        if tty:  # one line, kept up to date
+            print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+        elif not waited:
+            print(line, file=sys.stderr, flush=True)
+        waited.append(holder)
 
     db = Database(settings.database_path)
     try:
-        report = sync_once(settings, sections, db, full=True, progress=progress)
+        with held(
+            settings.data_dir, "visio ldap-sync", None if no_wait else max_wait, on_wait
+        ) as lock:
+            if tty and waited:
+                print(file=sys.stderr)
+            if lock is None:
+                return _refused(no_wait, max_wait, waited[-1] if waited else None)
+            if waited:
+                print(
+                    "visio ldap-sync: the other sync has finished; running this one",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            report = _locked_run(lock, settings, sections, db, True, progress)
     except DirectoryError as e:
         if tty:
             print(file=sys.stderr)
@@ -103,11 +144,21 @@ def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.
         db.close()
     if tty:
         print(file=sys.stderr)
-    if report is None:
-        print("visio ldap-sync: another sync is running; try again later", file=sys.stderr)
-        return 1
     print(report.summary())
     return 0
+
+
+def _refused(no_wait: bool, max_wait: float, last: Holder | None) -> int:
+    if no_wait:
+        print("visio ldap-sync: another sync is running; try again later", file=sys.stderr)
+    else:
+        other = f" ({last.describe()})" if last else ""
+        print(
+            f"visio ldap-sync: another sync is still running after {max_wait:.0f} s{other}; "
+            "try again later, or wait longer with --max-wait SECONDS",
+            file=sys.stderr,
+        )
+    return 1
 
 
 def _scheduled(settings: Settings, db: Database, halt: threading.Event) -> None:

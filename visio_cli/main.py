@@ -39,9 +39,18 @@ def _parser() -> argparse.ArgumentParser:
     ena = users.add_parser("enable", help="let a disabled account log in again")
     ena.add_argument("login")
 
-    sub.add_parser(
+    sync = sub.add_parser(
         "ldap-sync",
         help="read the directory's accounts now (a full pass: notices who left)",
+    )
+    sync.add_argument(
+        "--no-wait", action="store_true", help="fail (exit 1) if another sync is running"
+    )
+    sync.add_argument(
+        "--max-wait",
+        type=float,
+        metavar="SECONDS",
+        help="wait at most this long for a running sync (default 1800)",
     )
 
     out = sub.add_parser("outbox", help="invitation messages pending or failed")

@@ -8,8 +8,11 @@ looks at what a user or an administrator would see.
 from __future__ import annotations
 
 import os
+import queue
+import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +20,14 @@ from pathlib import Path
 import pytest
 
 from ldap_sync.directory import DirectoryUnavailable
+from ldap_sync.lock import held
 from ldap_sync.provision import CALENDAR, Provisioner
 from ldap_sync.store import SyncStore, may_book
 from ldap_sync.sync import SyncReport
 from tests.ldap.conftest import PASSWORD, ldap_env, load_settings
 from tests.support import slapd as S
 from tests.support.stack import ROOT
-from visio_cli.ldap import build_syncer
+from visio_cli.ldap import build_syncer, sync_once
 from visio_core.accounts import Accounts
 from visio_core.db import Database
 
@@ -53,12 +57,25 @@ class World:
     def visio(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "visio_cli.main", *args],
-            env={**{k: v for k, v in os.environ.items() if not k.startswith("VISIO_")}, **self.env},
+            env=self._cli_env(),
             cwd=ROOT,
             text=True,
             capture_output=True,
             timeout=120,
         )
+
+    def start_visio(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "visio_cli.main", *args],
+            env=self._cli_env(),
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def _cli_env(self) -> dict[str, str]:
+        return {**{k: v for k, v in os.environ.items() if not k.startswith("VISIO_")}, **self.env}
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +246,90 @@ def test_directory_stopped_mid_run_disables_nobody(world):
     assert cli.returncode == 0, cli.stderr
     assert "full sync: 0 added, 0 changed, 0 disabled" in cli.stdout
     assert S.READER_PASSWORD not in cli.stdout + cli.stderr
+
+
+def _lines(stream) -> queue.Queue[str | None]:
+    """The lines of a child's pipe as they come (None at its end)."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def test_ldap_sync_waits_for_the_running_sync_then_runs_its_own(world):
+    """The server's sync (the same code and lock as `visio serve`'s) is held at its
+    first page by the test, so the command meets it running, whatever the timing."""
+    settings, sections = load_settings(world.env)
+    at_first_page, go_on = threading.Event(), threading.Event()
+    done: list[SyncReport | None] = []
+
+    def hold_at_first_page(read: int) -> None:
+        if not at_first_page.is_set():
+            at_first_page.set()
+            go_on.wait(300)
+
+    def server_sync() -> None:
+        db = Database(settings.database_path)
+        try:
+            done.append(sync_once(settings, sections, db, full=True, progress=hold_at_first_page))
+        finally:
+            db.close()
+
+    server = threading.Thread(target=server_sync)
+    server.start()
+    cli = None
+    try:
+        assert at_first_page.wait(120), "the server's sync never read its first page"
+        cli = world.start_visio("ldap-sync")
+        errors = _lines(cli.stderr)
+        seen: list[str] = []
+        while not any("waiting for it to finish" in line for line in seen):
+            line = errors.get(timeout=120)
+            assert line is not None, f"exited {cli.wait()} without waiting: {seen}"
+            seen.append(line)
+        # It says what it waits for: the other sync and how far it has got (one page).
+        waiting = seen[-1]
+        assert re.search(rf"visio serve, pid {os.getpid()}, 500 entries read", waiting), waiting
+        assert cli.poll() is None  # the lock is still held: it cannot have finished
+        go_on.set()
+        server.join(300)
+        assert done and done[0] is not None and done[0].read >= COUNT
+        rest = []
+        while (line := errors.get(timeout=120)) is not None:  # stderr is the pump's alone
+            rest.append(line)
+        out = cli.stdout.read()
+        assert cli.wait(timeout=120) == 0, seen + rest
+    finally:
+        go_on.set()
+        server.join(300)
+        if cli is not None and cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert any("the other sync has finished" in line for line in rest), rest
+    # Its own full pass ran after the other one: nothing was left for it to change.
+    assert "full sync: 0 added, 0 changed, 0 disabled" in out
+
+
+def test_ldap_sync_no_wait_and_max_wait_give_up_while_another_runs(world):
+    settings, _ = load_settings(world.env)
+    with held(settings.data_dir, "visio serve") as lock:
+        assert lock is not None
+        lock.note(1500)
+        refused = world.visio("ldap-sync", "--no-wait")
+        assert refused.returncode == 1
+        assert "another sync is running; try again later" in refused.stderr
+        assert "full sync" not in refused.stdout
+        timed_out = world.visio("ldap-sync", "--max-wait", "1")
+        assert timed_out.returncode == 1
+        assert "another sync is still running after 1 s" in timed_out.stderr
+        assert "1500 entries read" in timed_out.stderr
+        assert "full sync" not in timed_out.stdout
+    # Once it has ended, the same command runs.
+    cli = world.visio("ldap-sync", "--no-wait")
+    assert cli.returncode == 0, cli.stderr
+    assert "full sync:" in cli.stdout

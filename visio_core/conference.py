@@ -107,6 +107,12 @@ def _is_ours(uri: str, join_prefix: str, room_numbers: Iterable[str]) -> bool:
     return False
 
 
+def without_block(description: str) -> str:
+    """The user's own text of a DESCRIPTION: our block taken out, wherever it sits."""
+    # Text the user wrote after the block stays a paragraph of its own.
+    return _BLOCK_RE.sub("\n", description.replace("\r\n", "\n")).strip("\n")
+
+
 def _strip_event(ev: Event, join_prefix: str, room_numbers: set[str]) -> None:
     room_numbers = room_numbers | {str(ev.get(ROOM_NUMBER_PROP, "")).strip()}
     kept = [
@@ -120,8 +126,7 @@ def _strip_event(ev: Event, join_prefix: str, room_numbers: set[str]) -> None:
             ev.pop(name)
     description = ev.get("DESCRIPTION")
     if description is not None:
-        # Text the user wrote after the block stays a paragraph of its own.
-        cleaned = _BLOCK_RE.sub("\n", str(description).replace("\r\n", "\n")).strip("\n")
+        cleaned = without_block(str(description))
         ev.pop("DESCRIPTION")
         if cleaned:
             ev.add("DESCRIPTION", cleaned)

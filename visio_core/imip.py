@@ -30,6 +30,8 @@ JOIN_PLACEHOLDER = "https://visio.invalid/join-url-placeholder"
 PRIVATE_PROPS = ("X-VISIO-STREAM-URL",)  # secrets: never leave the organizer's copy
 # What attendees' copies say instead of the stream URL: that there is a stream, not where.
 STREAMED_PROP = "X-VISIO-STREAMED"
+# How much of the organizer's description the mail shows (the .ics carries all of it).
+DESCRIPTION_LIMIT = 3000
 
 _TEXT = {
     "fr": {
@@ -41,6 +43,7 @@ _TEXT = {
         "when": "Quand",
         "organizer": "Organisateur",
         "attendees": "Participants",
+        "description": "Ordre du jour / Description",
         "phone": "Par téléphone : appelez le {number}, puis tapez le numéro de salle {room} "
         "suivi de #",
         "cancelled": "Cette réunion a été annulée.",
@@ -67,6 +70,7 @@ _TEXT = {
         "when": "When",
         "organizer": "Organizer",
         "attendees": "Attendees",
+        "description": "Agenda / Description",
         "phone": "By phone: call {number}, then key in the room number {room} followed by #",
         "cancelled": "This meeting has been cancelled.",
         "cancelled_one": "This occurrence has been cancelled.",
@@ -216,10 +220,41 @@ def message_id(uid: str, facts: MessageFacts, domain: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
 
 
-def _summary_when(cal: Calendar, facts: MessageFacts) -> tuple[str, str]:
+def _shown_event(cal: Calendar, facts: MessageFacts) -> Event:
+    """The VEVENT the mail's text describes: the occurrence's, else the master."""
     comps = components(cal)
     ev = comps.get(facts.recurrence_id) if facts.recurrence_id else None
-    ev = ev or comps.get(None) or next(iter(comps.values()))
+    return ev or comps.get(None) or next(iter(comps.values()))
+
+
+def shorten(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
+    """At most `limit` characters then "…", cut after a whole word when one ends nearby."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    end = max(cut.rfind(" "), cut.rfind("\n"))
+    if end > limit - 100:
+        cut = cut[:end]
+    return cut.rstrip() + "…"
+
+
+def description_text(ev: Event, join_url: str | None) -> str:
+    """The organizer's own description, as plain text for the mail's body.
+
+    Our block is left out (the mail shows the button and phone line instead);
+    the room's link, which the stored copy holds as a placeholder, becomes this
+    recipient's link; control characters other than line breaks and tabs become
+    spaces.
+    """
+    raw = conference.without_block(str(ev.get("DESCRIPTION", "")))
+    raw = raw.replace(JOIN_PLACEHOLDER, join_url or "").replace("\r", "\n")
+    clean = "".join(c if c in "\n\t" or not (ord(c) < 32 or ord(c) == 127) else " " for c in raw)
+    lines = [line.rstrip() for line in clean.split("\n")]
+    return shorten("\n".join(lines).strip("\n"))
+
+
+def _summary_when(cal: Calendar, facts: MessageFacts) -> tuple[str, str]:
+    ev = _shown_event(cal, facts)
     summary = str(ev.get("SUMMARY", "")) or (
         "(untitled)" if facts.language == "en" else "(sans titre)"
     )
@@ -295,6 +330,14 @@ def build_email(
     lines.append(f"{t['organizer']} : {facts.organizer_name} <{facts.organizer}>")
     if people:
         lines.append(f"{t['attendees']} : {', '.join(people)}")
+    # An invitation and its updates show the agenda; a cancellation need not.
+    description = (
+        description_text(_shown_event(itip, facts), facts.join_url)
+        if facts.method == "REQUEST"
+        else ""
+    )
+    if description:
+        lines += ["", f"{t['description']} :", description]
     notice = None if cancelled else recording_notice(itip)
     if notice:
         lines += ["", t[notice]]
@@ -321,6 +364,13 @@ def build_email(
     )
     if people:
         parts.append(f"<p><strong>{e(t['attendees'])} :</strong> {e(', '.join(people))}</p>")
+    if description:
+        # Escaped text only: no markup nor link made from what the event says.
+        shown = "<br>\n".join(e(line) for line in description.split("\n"))
+        parts.append(
+            f"<p><strong>{e(t['description'])} :</strong></p>"
+            f"<p data-visio='description'>{shown}</p>"
+        )
     if notice:
         parts.append(f"<p data-visio='recording'><strong>{e(t[notice])}</strong></p>")
     if facts.join_url and not cancelled:

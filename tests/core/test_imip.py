@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import html
 from dataclasses import replace
 from email.message import EmailMessage
 from typing import Any
@@ -14,14 +15,19 @@ from icalendar import Calendar
 
 from tests.core.conftest import PARIS as PARIS_VTIMEZONE
 from tests.core.conftest import build_vcalendar, build_vevent
+from visio_core import conference
+from visio_core.categories import RoomKind
 from visio_core.ical import parse, serialize, unfold
 from visio_core.imip import (
+    DESCRIPTION_LIMIT,
     JOIN_PLACEHOLDER,
     MessageFacts,
     build_email,
     clean_header,
+    description_text,
     itip_calendar,
     message_id,
+    shorten,
 )
 from visio_core.itip import address_of, attendees, components
 
@@ -462,3 +468,117 @@ def test_mail_for_outlook_timezone() -> None:
     msg = mail(parse(build_vcalendar(event, timezones=(tz,))), facts(language="en"))
     body = dict(parts(msg))["text/plain"]
     assert "10:00 – 11:00" in body
+
+
+# --- the organizer's description in the bodies -------------------------------------
+
+INJECTION = "<script>alert(1)</script><b>x</b> & <a href='https://evil.example.net/'>clic</a>"
+AGENDA = f"Point d'étape, ordre du jour joint.\n1. Budget\n\n{INJECTION}\nhttps://docs.example.org/x?a=1&b=2"
+
+
+PHONE = {"dialin_number": "+33 1 23 45 67 89", "room_number": "123456"}
+
+
+def visio_block() -> str:
+    spec = conference.ConferenceSpec(
+        room_id="r1",
+        room_number="123456",
+        kind=RoomKind.VIDEO,
+        join_url=JOIN_PLACEHOLDER,
+        join_prefix="https://visio.invalid/",
+        dialin_number="+33 1 23 45 67 89",
+    )
+    return conference.description_block(spec)
+
+
+def with_description(cal: Calendar, text: str, recurrence_id: str | None = None) -> Calendar:
+    ev = components(cal)[recurrence_id]
+    ev.pop("DESCRIPTION", None)
+    ev.add("DESCRIPTION", text)
+    return cal
+
+
+def bodies(msg: EmailMessage) -> tuple[str, str]:
+    texts = dict(parts(msg))
+    return texts["text/plain"], texts["text/html"]
+
+
+def html_description(body_html: str) -> str:
+    """The description paragraph of the HTML part, as the text a reader sees."""
+    start = body_html.index("<p data-visio='description'>") + len("<p data-visio='description'>")
+    shown = body_html[start : body_html.index("</p>", start)]
+    return html.unescape(shown.replace("<br>\n", "\n"))
+
+
+def test_description_in_both_parts_without_our_block() -> None:
+    cal = with_description(stored(), f"{AGENDA}\n\n{visio_block()}")
+    f = facts(rsvp_urls={"ACCEPTED": "https://v.example.org/r"}, **PHONE)
+    text, body_html = bodies(mail(cal, f))
+    label = "Ordre du jour / Description :\n"
+    assert label + "Point d'étape, ordre du jour joint.\n1. Budget\n\n" in text
+    assert INJECTION in text and "https://docs.example.org/x?a=1&b=2" in text
+    assert html_description(body_html) == AGENDA
+    for part in (text, body_html):
+        assert conference.BLOCK_START not in part and "123456 suivi de #" in part
+        assert "Visioconférence" not in part and "tel:" not in part  # the block's own lines
+    # Nothing from the event became markup: only the join button and the answer link.
+    assert "<script" not in body_html and "<b>" not in body_html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;x&lt;/b&gt;" in body_html
+    assert body_html.count("<a ") == 2 and "href='https://evil" not in body_html
+    assert "href='https://docs" not in body_html
+    assert "1. Budget<br>\n<br>\n" in body_html  # line breaks kept
+
+
+def test_description_text_around_a_block_in_the_middle() -> None:
+    cal = with_description(stored(), f"Avant\n\n{visio_block()}\n\nAprès")
+    ev = components(itip_calendar(cal, facts()))[None]
+    assert description_text(ev, PERSONAL) == "Avant\nAprès"
+    only_block = with_description(stored(), visio_block())
+    ev = components(itip_calendar(only_block, facts()))[None]
+    assert description_text(ev, PERSONAL) == ""
+    text, body_html = bodies(mail(only_block, facts()))
+    assert "Ordre du jour" not in text and "data-visio='description'" not in body_html
+
+
+def test_description_keeps_the_recipients_link_and_drops_controls() -> None:
+    cal = with_description(stored(), f"Lien : {JOIN_PLACEHOLDER}\r\nfin\x00\x07 ici\t!")
+    text, _ = bodies(mail(cal, facts()))
+    assert f"Lien : {PERSONAL}\nfin   ici\t!" in text
+    assert JOIN_PLACEHOLDER not in text
+
+
+def test_long_description_is_cut_with_an_ellipsis() -> None:
+    words = " ".join(f"mot{i}" for i in range(2000))  # ~13,000 characters
+    cal = with_description(stored(), f"{words}\n\n{visio_block()}")
+    text, body_html = bodies(mail(cal, facts(**PHONE)))
+    shown = html_description(body_html)
+    assert shown.endswith("…") and len(shown) <= DESCRIPTION_LIMIT + 1
+    assert shown[:-1].split(" ")[-1] in words.split(" ")  # cut after a whole word
+    assert shown in text and "mot1999" not in text
+    assert "123456 suivi de #" in text  # the phone line still follows
+
+
+def test_shorten() -> None:
+    assert shorten("court") == "court"
+    assert shorten("x" * DESCRIPTION_LIMIT) == "x" * DESCRIPTION_LIMIT
+    assert shorten("x" * 5000) == "x" * DESCRIPTION_LIMIT + "…"  # no space: a hard cut
+    assert shorten("un deux trois", limit=9) == "un deux…"
+
+
+def test_update_shows_the_new_description_and_cancel_none() -> None:
+    cal = with_description(stored(), f"Nouvel ordre du jour\n{visio_block()}")
+    text, body_html = bodies(mail(cal, facts(is_update=True, sequence=3)))
+    assert "Nouvel ordre du jour" in text and html_description(body_html) == "Nouvel ordre du jour"
+    for method in ("CANCEL", "REPLY"):
+        text, body_html = bodies(mail(cal, facts(method=method)))
+        assert "Nouvel ordre du jour" not in text + body_html, method
+
+
+def test_occurrence_mail_shows_the_occurrences_description_in_english() -> None:
+    override = build_vevent(
+        start=";TZID=Europe/Paris:20250317T100000",
+        extra=[ORGANIZER, ALICE, f"RECURRENCE-ID:{'20250317T090000Z'}", "DESCRIPTION:Séance 2"],
+    )
+    cal = with_description(weekly(overrides=(override,)), "Toutes les séances")
+    text, _ = bodies(mail(cal, facts(recurrence_id=RID_2, language="en")))
+    assert "Agenda / Description :\nSéance 2" in text and "Toutes les séances" not in text

@@ -16,12 +16,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import recurring_ical_events
 from icalendar import Calendar, FreeBusy
 from icalendar.prop import vPeriod
 from radicale import storage as radicale_storage
 
-from visio_core import ical, itip
+from visio_core import ical, itip, recurrence
 from visio_core.accounts import Account
 
 log = logging.getLogger("visio.dav")
@@ -116,7 +115,7 @@ def busy_periods(
                 continue  # Radicale's cached range says it cannot overlap
             try:
                 cal = ical.parse(item.serialize())
-                for occ in recurring_ical_events.of(cal).between(start, end):
+                for occ in recurrence.between(cal, start, end):
                     if str(occ.get("TRANSP", "")).upper() == "TRANSPARENT":
                         continue
                     if str(occ.get("STATUS", "")).upper() == "CANCELLED":

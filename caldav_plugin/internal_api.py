@@ -16,12 +16,11 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import recurring_ical_events
 from radicale import storage as radicale_storage
 
 from caldav_plugin import services
 from caldav_plugin.writer import EventWriter
-from visio_core import ical, itip, tokens
+from visio_core import ical, itip, recurrence, tokens
 
 log = logging.getLogger("visio.internal")
 PARTSTATS = {"ACCEPTED", "TENTATIVE", "DECLINED"}
@@ -110,7 +109,7 @@ def busy_details(
 def _busy_of(text: str, address: str, start: dt.datetime, end: dt.datetime) -> list[dict[str, str]]:
     try:
         cal = ical.parse(text)
-        occurrences = recurring_ical_events.of(cal).between(start, end)
+        occurrences = recurrence.between(cal, start, end)
     except Exception:  # one odd event must not hide the others
         log.warning("busy details skipped an unreadable event of %s", address)
         return []

@@ -11,14 +11,15 @@ not throw out the people holding it); when that occurrence disappears
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import recurring_ical_events
 from icalendar import Calendar
 
-from visio_core import ical
+from visio_core import ical, recurrence
 
+log = logging.getLogger("visio.schedule")
 State = Literal["open", "waiting", "ended"]
 _SEARCH_DAYS = 400  # how far ahead the next opening is looked for
 
@@ -65,16 +66,25 @@ def _key(comp: Any, recurring: bool) -> str:
 def _live(cal: Calendar, after: dt.datetime, before: dt.datetime) -> list[Any]:
     return [
         c
-        for c in recurring_ical_events.of(cal).between(after, before)
+        for c in recurrence.between(cal, after, before)
         if str(c.get("STATUS", "")).upper() != "CANCELLED"
     ]
 
 
 def window(event: str, now: dt.datetime, early: dt.timedelta, grace: dt.timedelta) -> Window:
     """Whether a new participant may come in at `now`, and if not, when."""
-    cal = ical.parse(event)
+    try:
+        return _window(ical.parse(event), now, early, grace)
+    except recurrence.TooCostly:
+        log.warning(
+            "room schedule of %s cannot be computed: too costly", ical.uid_of(ical.parse(event))
+        )
+        return Window("ended")
+
+
+def _window(cal: Calendar, now: dt.datetime, early: dt.timedelta, grace: dt.timedelta) -> Window:
     recurring = _recurring(cal)
-    for comp in recurring_ical_events.of(cal).after(now - grace):
+    for comp in recurrence.after(cal, now - grace):
         if str(comp.get("STATUS", "")).upper() == "CANCELLED":
             continue
         start, end = _span(comp)
@@ -96,7 +106,10 @@ def occurrence_alive(event: str, key: str, around: dt.datetime) -> bool:
         master = [c for c in cal.walk("VEVENT") if "RECURRENCE-ID" not in c]
         return bool(master) and str(master[0].get("STATUS", "")).upper() != "CANCELLED"
     day = dt.timedelta(days=2)
-    return any(_key(c, recurring) == key for c in _live(cal, around - day, around + day))
+    try:
+        return any(_key(c, recurring) == key for c in _live(cal, around - day, around + day))
+    except recurrence.TooCostly:
+        return True  # people in the room are not put out for what cannot be computed
 
 
 def _master(cal: Calendar) -> Any:

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import recurring_ical_events
 from icalendar import Calendar
 
-from visio_core import conference, ical, itip
+from visio_core import conference, ical, itip, recurrence
 from visio_core.db import Database
 
 log = logging.getLogger("visio.agenda")
@@ -167,6 +166,9 @@ def index_of(cal: Calendar, now: dt.datetime) -> Index | None:
     """
     try:
         return _index_of(cal, now)
+    except recurrence.TooCostly as e:
+        log.warning("event %s: left for the views to expand (%s)", ical.uid_of(cal), e)
+        return Index(ical.uid_of(cal), "", True, ALWAYS_TO, ALWAYS_FROM, ())
     except Exception:  # recurring_ical_events and icalendar raise many kinds
         log.warning("event %s: left for the views to expand", ical.uid_of(cal), exc_info=True)
         return Index(ical.uid_of(cal), "", True, ALWAYS_TO, ALWAYS_FROM, ())
@@ -186,7 +188,7 @@ def _index_of(cal: Calendar, now: dt.datetime) -> Index | None:
     start, stop = now - COVER_BEFORE, now + COVER_AFTER
     covered_to = instant(stop)
     entries: list[Entry] = []
-    found = recurring_ical_events.of(cal).after(start)
+    found = recurrence.after(cal, start, stop - start)
     for ev in itertools.islice(found, MAX_ENTRIES + 1):
         entry = _entry(ev)
         moment = ev["DTSTART"].dt

@@ -8,12 +8,16 @@ lazy: an RRULE without end costs only the occurrences actually looked at.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import recurring_ical_events
 from icalendar import Calendar
 
+from visio_core import ical, recurrence
+
+log = logging.getLogger("visio.when")
 _DAYS = {
     "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
@@ -81,7 +85,17 @@ def zone_name(value: dt.date | dt.datetime) -> str:
 def occurrences_after(cal: Calendar, after: dt.datetime, limit: int = 1) -> list[Occurrence]:
     """Up to `limit` occurrences that end after `after`, cancelled ones left out."""
     found: list[Occurrence] = []
-    for comp in recurring_ical_events.of(cal).after(after):
+    try:
+        for occ in _listed(cal, after, limit):
+            found.append(occ)
+    except recurrence.TooCostly:
+        log.warning("occurrences of %s cannot be computed: too costly", ical.uid_of(cal))
+    return found
+
+
+def _listed(cal: Calendar, after: dt.datetime, limit: int) -> Iterator[Occurrence]:
+    seen = 0
+    for comp in recurrence.after(cal, after):
         if str(comp.get("STATUS", "")).upper() == "CANCELLED":
             continue
         start = comp.get("DTSTART").dt
@@ -97,10 +111,10 @@ def occurrences_after(cal: Calendar, after: dt.datetime, limit: int = 1) -> list
             end_dt = start_dt + (
                 dt.timedelta(days=1) if not isinstance(start, dt.datetime) else dt.timedelta(0)
             )
-        found.append(Occurrence(start_dt, end_dt, zone))
-        if len(found) >= limit:
-            break
-    return found
+        yield Occurrence(start_dt, end_dt, zone)
+        seen += 1
+        if seen >= limit:
+            return
 
 
 def next_occurrence(cal: Calendar, now: dt.datetime) -> Occurrence | None:

@@ -13,12 +13,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
-import recurring_ical_events
 from icalendar import Calendar, FreeBusy, vCalAddress
 
 from conference_backend.portal import meetings
 from conference_backend.portal.caldav_client import CALDAV, CalDav
-from visio_core import ical, itip
+from visio_core import ical, itip, recurrence
 from visio_core.accounts import Account, Accounts
 
 MAX_OCCURRENCES = 200  # a year of twice-weekly meetings; enough to warn about
@@ -37,7 +36,7 @@ def occurrences(draft: meetings.Draft, me: Account) -> list[tuple[dt.datetime, d
     cal = meetings.new_event(draft, me, uid="check")
     horizon = draft.start + meetings.MAX_RANGE + dt.timedelta(days=1)
     found: list[tuple[dt.datetime, dt.datetime]] = []
-    for ev in recurring_ical_events.of(cal).between(draft.start, horizon):
+    for ev in recurrence.between(cal, draft.start, horizon):
         found.append((ev["DTSTART"].dt, ev["DTEND"].dt))
         if len(found) >= MAX_OCCURRENCES:
             break

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import recurring_ical_events
 from aiohttp import web
 
 from conference_backend.portal import busy, meetings, occurrences
@@ -32,7 +31,7 @@ from conference_backend.portal.session import (
     zone,
 )
 from conference_backend.portal.texts import TEXT
-from visio_core import conference, ical, itip
+from visio_core import conference, ical, itip, recurrence
 from visio_core.accounts import Account
 
 log = logging.getLogger("visio.portal")
@@ -292,10 +291,12 @@ async def meeting_page(request: web.Request, me: Account) -> web.StreamResponse:
 def _own_slots(
     cal: Any, start: dt.datetime, end: dt.datetime
 ) -> list[tuple[dt.datetime, dt.datetime]]:
+    try:
+        found = recurrence.between(cal, start, end)
+    except recurrence.TooCostly:
+        return []
     return [
-        (e["DTSTART"].dt, e["DTEND"].dt)
-        for e in recurring_ical_events.of(cal).between(start, end)
-        if isinstance(e["DTSTART"].dt, dt.datetime)
+        (e["DTSTART"].dt, e["DTEND"].dt) for e in found if isinstance(e["DTSTART"].dt, dt.datetime)
     ]
 
 

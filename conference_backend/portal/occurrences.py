@@ -15,10 +15,8 @@ from typing import Any
 from urllib.parse import quote, unquote, urlencode
 from zoneinfo import ZoneInfo
 
-import recurring_ical_events
-
 from conference_backend.portal.caldav_client import CalDav, Resource
-from visio_core import agenda, conference, ical, itip
+from visio_core import agenda, conference, ical, itip, recurrence
 from visio_core.accounts import Account
 from visio_core.agenda import Agenda
 
@@ -130,7 +128,7 @@ def occurrences_of(
             ]
         return []
     found: list[Occurrence] = []
-    for ev in recurring_ical_events.of(parsed.cal).between(start, end):
+    for ev in recurrence.between(parsed.cal, start, end):
         if str(ev.get("STATUS", "")).upper() == "CANCELLED":
             continue
         s = _aware(ev["DTSTART"].dt, tz)
@@ -311,9 +309,10 @@ def occurrence_of(cal: Any, rid: dt.datetime | None) -> Any:
         original = ev.get("RECURRENCE-ID")
         if original is not None and _utc(original.dt) == rid:
             return ev
-    window = recurring_ical_events.of(cal).between(
-        rid - dt.timedelta(days=1), rid + dt.timedelta(days=2)
-    )
+    try:
+        window = recurrence.between(cal, rid - dt.timedelta(days=1), rid + dt.timedelta(days=2))
+    except recurrence.TooCostly:
+        return None
     for ev in window:
         original = ev.get("RECURRENCE-ID")
         moment = original.dt if original is not None else ev["DTSTART"].dt

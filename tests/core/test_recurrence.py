@@ -49,9 +49,11 @@ def test_open_ended_weekly_accepted() -> None:
     assert excessive_recurrence(with_rule("RRULE:FREQ=WEEKLY;BYDAY=MO"), LIMIT) is None
 
 
-def test_open_ended_secondly_accepted() -> None:
-    # Open-ended rules are only ever expanded lazily within a window.
-    assert excessive_recurrence(with_rule("RRULE:FREQ=SECONDLY"), LIMIT) is None
+def test_open_ended_secondly_refused_with_a_reason() -> None:
+    # No calendar can show a meeting every second: refused, saying why.
+    found = excessive_recurrence(with_rule("RRULE:FREQ=SECONDLY"), LIMIT)
+    assert found is not None
+    assert "times a month" in found
 
 
 def test_daily_until_within_limit_accepted() -> None:

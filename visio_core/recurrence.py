@@ -296,6 +296,8 @@ def _first_within(r: Rule, comp: Any, periods: float) -> bool:
         walk: Any = du_rrule.rrulestr(text, dtstart=start, ignoretz=True)
         walk = walk.replace(until=min(horizon, FAR_FUTURE))
         return next(iter(walk), None) is not None
+    except TooCostly:
+        raise
     except (ValueError, TypeError, OverflowError):
         return True  # unreadable: Radicale's own parser decides
 
@@ -362,6 +364,8 @@ def _count_upto(r: Rule, start: dt.datetime, limit: int) -> int:
             ignoretz=True,
         )
         rule = rule.replace(until=r.until)
+        return sum(1 for _ in islice(iter(rule), limit + 1))
+    except TooCostly:
+        raise
     except (ValueError, TypeError, OverflowError):
         return 0  # Radicale's own parser decides
-    return sum(1 for _ in islice(iter(rule), limit + 1))

@@ -3,7 +3,8 @@
 Configured as `[storage] type = caldav_plugin.storage`. Every path that writes
 or removes an event comes through here: PUT (`upload`), whole-calendar PUT
 (`create_collection`), DELETE (`delete`) and MOVE (`move`). Each one updates the
-room registry in the same call, inside one SQLite transaction.
+room registry in the same call, inside one SQLite transaction, journaled so that
+a server killed between the files and the commit is repaired at its next start.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from radicale.storage import multifilesystem
 
 from caldav_plugin import services
 from caldav_plugin.agenda_index import index_item
+from caldav_plugin.journal import WHOLE, journaled, repair
 from caldav_plugin.rooms import owner_of
 from caldav_plugin.writer import EventWriter
 from visio_core.agenda import Agenda
@@ -34,27 +36,32 @@ class Collection(multifilesystem.Collection):
         if not pathutils.is_safe_filesystem_path_component(href):
             raise pathutils.UnsafePathError(href)
         writer = EventWriter(self._storage)
-        with writer.db.transaction() as conn:
+        with journaled(self._storage, writer.db, [(self.path, href, item.uid or "")]) as write:
+            conn = write.conn
             old = self._get(href, verify_href=False)
             stored, after = writer.prepare(conn, self.path, href, item, old)
+            write.touching_files()
             result = super().upload(href, stored)
             after()
             return result
 
     def delete(self, href: str | None = None) -> None:
         writer = EventWriter(self._storage)
-        with writer.db.transaction() as conn:
+        old = (
+            self._get(href, verify_href=True)
+            if href is not None and pathutils.is_safe_filesystem_path_component(href)
+            else None
+        )
+        mark = (self.path, WHOLE if href is None else href, old.uid if old is not None else "")
+        with journaled(self._storage, writer.db, [mark]) as write:
+            conn = write.conn
+            write.touching_files()  # deliveries of cancellations write before the deletion
             if href is None:
                 Agenda.forget_under(conn, self.path)
                 retired = Registry.retire_under(conn, self.path)
                 if retired:
                     log.info("%d room(s) retired with collection %s", retired, self.path)
             else:
-                old = (
-                    self._get(href, verify_href=True)
-                    if pathutils.is_safe_filesystem_path_component(href)
-                    else None
-                )
                 Agenda.remove(conn, self.path, href)
                 if old is not None and old.uid:
                     writer.removed(conn, self.path, old)
@@ -66,11 +73,20 @@ class Collection(multifilesystem.Collection):
 class Storage(multifilesystem.Storage):
     _collection_class = Collection
 
+    def __init__(self, configuration: Any) -> None:
+        super().__init__(configuration)
+        # Before the first request: a write the last run was killed in is made whole.
+        with self.acquire_lock("w"):
+            repair(self, services.get().db)
+
     def move(self, item: radicale_item.Item, to_collection: Any, to_href: str) -> None:
         db = services.get().db
-        with db.transaction() as conn:
+        src = item.collection.path if item.collection is not None else ""
+        marks = [(src, item.href or "", item.uid), (to_collection.path, to_href, item.uid)]
+        with journaled(self, db, marks) as write:
+            conn = write.conn
+            write.touching_files()
             super().move(item, to_collection, to_href)
-            src = item.collection.path if item.collection is not None else ""
             old_owner, new_owner = owner_of(src), owner_of(to_collection.path)
             Agenda.remove(conn, src, item.href or "")
             Agenda.put(conn, to_collection.path, to_href, index_item(item, dt.datetime.now(dt.UTC)))
@@ -96,7 +112,8 @@ class Storage(multifilesystem.Storage):
                 Agenda.indexed(conn, path)
                 return created
         writer = EventWriter(self)
-        with writer.db.transaction() as conn:
+        with journaled(self, writer.db, [(path, WHOLE, "")]) as write:
+            conn = write.conn
             # An import is not a round of invitations: rooms yes, scheduling no.
             stored = [
                 writer.prepare(conn, path, item.uid + ".ics", item, None, schedule=False)[0]
@@ -104,6 +121,7 @@ class Storage(multifilesystem.Storage):
             ]
             # Events that the import no longer holds lose their rooms.
             Registry.retire_under(conn, path, keep_uids={i.uid for i in stored})
+            write.touching_files()
             created = super().create_collection(href, stored, props)
             # Indexed under the names Radicale chose (an unsafe UID gets another).
             Agenda.forget_under(conn, path)

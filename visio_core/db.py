@@ -161,6 +161,16 @@ SCHEMA: list[str] = [
     );
     CREATE INDEX recording_segments_of ON recording_segments (recording_id);
     """,
+    # version 7: storage writes in flight (caldav_plugin/journal.py), so a server killed
+    # between an event's file and its registry row is repaired at the next start
+    """
+    CREATE TABLE pending_writes (
+        calendar_path TEXT NOT NULL,
+        href TEXT NOT NULL,                -- '': the whole collection and below
+        uid TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (calendar_path, href, uid)
+    );
+    """,
 ]
 
 
@@ -221,6 +231,11 @@ class Database:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def in_transaction(self) -> bool:
+        """Whether this thread is inside `transaction()` (another thread's waits for the lock)."""
+        with self._lock:
+            return self._conn.in_transaction
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:

@@ -171,6 +171,40 @@ SCHEMA: list[str] = [
         PRIMARY KEY (calendar_path, href, uid)
     );
     """,
+    # version 8: portal sessions known server-side (sign-out ends one; a password change,
+    # a disabled or deleted account ends all, whichever tool made the change: triggers),
+    # and password reset requests sent by the mail worker, never inside the request
+    """
+    CREATE TABLE portal_sessions (
+        id_hash TEXT PRIMARY KEY,          -- SHA-256 of the id held in the session cookie
+        login TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX portal_sessions_login ON portal_sessions (login);
+    CREATE TRIGGER portal_sessions_disabled AFTER UPDATE OF disabled ON accounts
+        WHEN NEW.disabled != 0 AND OLD.disabled = 0
+        BEGIN UPDATE portal_sessions SET revoked = 1 WHERE login = NEW.login; END;
+    CREATE TRIGGER portal_sessions_password AFTER UPDATE OF password_hash ON accounts
+        WHEN NEW.password_hash IS NOT OLD.password_hash
+        BEGIN UPDATE portal_sessions SET revoked = 1 WHERE login = NEW.login; END;
+    CREATE TRIGGER portal_sessions_deleted AFTER DELETE ON accounts
+        BEGIN DELETE FROM portal_sessions WHERE login = OLD.login; END;
+    CREATE TABLE reset_requests (
+        id INTEGER PRIMARY KEY,
+        login TEXT NOT NULL,               -- as typed: a row whether or not the account exists
+        language TEXT NOT NULL,
+        requested_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'sent', 'skipped', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX reset_requests_login ON reset_requests (login, requested_at);
+    CREATE INDEX reset_requests_due ON reset_requests (state, next_attempt_at);
+    """,
 ]
 
 

@@ -75,6 +75,7 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "support_phone": ("VISIO_SUPPORT_PHONE", ""),
     "help_url": ("VISIO_HELP_URL", ""),
     "password_url": ("VISIO_PASSWORD_URL", ""),
+    "reset_mail_minutes": ("VISIO_RESET_MAIL_MINUTES", "5"),
     "show_busy_titles": ("VISIO_SHOW_BUSY_TITLES", "no"),
     "recording_days": ("VISIO_RECORDING_DAYS", "30"),
     "recording_preset": ("VISIO_RECORDING_PRESET", "veryfast"),
@@ -150,6 +151,7 @@ class Settings:
     support_phone: str = ""
     help_url: str = ""
     password_url: str = ""  # the directory's own password page (LDAP accounts)
+    reset_mail_minutes: int = 5  # at most one password reset mail per login this often
     show_busy_titles: bool = False  # overlap warnings name the other meeting (else "occupé")
     # The phone gateway: digest credentials for SIP peers outside VISIO_SIP_ALLOW
     # (the password file is read by the gateway, so it never sits in the environment).
@@ -260,6 +262,7 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         support_phone=raw["support_phone"].strip(),
         help_url=raw["help_url"].strip(),
         password_url=raw["password_url"].strip(),
+        reset_mail_minutes=_whole(raw["reset_mail_minutes"], "VISIO_RESET_MAIL_MINUTES", 1),
         show_busy_titles=raw["show_busy_titles"].strip().lower() in _YES,
         recording_days=_whole(raw["recording_days"], "VISIO_RECORDING_DAYS", minimum=0),
         recording_preset=_preset(raw["recording_preset"]),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import secrets
 import socket
+import time
 from collections.abc import Iterable, Mapping
 from http import client
 from typing import Any
@@ -15,11 +18,13 @@ from radicale import httputils, pathutils
 from radicale import log as radicale_log
 from radicale import storage as radicale_storage
 from radicale.app import Application as RadicaleApplication
+from radicale.app.base import Access
 from radicale.log import logger as radicale_logger
 
-from caldav_plugin import agenda_index, dav, internal_api, request, services
+from caldav_plugin import agenda_index, credentials, dav, internal_api, request, services
 from caldav_plugin.ldap_auth import LoginUnavailable
 from caldav_plugin.writer import EventWriter
+from visio_core import ical
 from visio_core.recurrence import excessive_recurrence
 from visio_core.settings import Settings
 
@@ -111,7 +116,8 @@ class Application(RadicaleApplication):
             cal = put.calendar_for(uid)
             if cal is None:
                 return None
-            return EventWriter(self._storage).draft("/".join(parts[:-1]), cal, old)
+            collection = "/".join(parts[:-1])
+            return EventWriter(self._storage).draft(collection, cal, old, as_sent=put.as_sent)
         except Exception:  # the storage call drafts again under the lock
             log.warning("drafting %s before the lock failed", path, exc_info=True)
             return None
@@ -126,7 +132,67 @@ class Application(RadicaleApplication):
             if isinstance(c, radicale_storage.BaseCollection) and c.tag == "VCALENDAR"
         ]
 
+    def _plain(
+        self, status: str, text: str, headers: Iterable[tuple[str, str]] = ()
+    ) -> tuple[str, list[tuple[str, str]], list[bytes]]:
+        """A short text answer given before Radicale handles the request."""
+        body = text.encode("utf-8")
+        return (
+            status,
+            [
+                *headers,
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                *self._extra_headers.items(),
+            ],
+            [body],
+        )
+
+    def _failed_login_delay(self) -> None:
+        """Radicale's own wait after a failed login (app/__init__.py): [auth] delay
+        times 0.5 to 1.5, fixed under pytest as Radicale has it."""
+        if self._auth_delay > 0:
+            fixed = "PYTEST_VERSION" in os.environ
+            factor = 1.0 if fixed else secrets.SystemRandom().uniform(0.5, 1.5)
+            time.sleep(self._auth_delay * factor)
+
+    def _unreadable(self, environ: Mapping[str, Any]) -> Any:
+        """The answer to a request whose headers Radicale would fail on (500), or None."""
+        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+        charset = credentials.unknown_charset(environ)
+        if charset is not None:
+            log.warning("%s %r refused: unknown charset %r", method, path, charset)
+            text = f"This server does not know the charset {charset!r}; send UTF-8.\n"
+            return self._plain("400 Bad Request", text)
+        problem = credentials.basic_problem(
+            str(environ.get("HTTP_AUTHORIZATION", "")),
+            lambda raw: httputils.decode_request(self.configuration, environ, raw),
+        )
+        if problem is None:
+            return None
+        remote = environ.get("REMOTE_ADDR", "unknown")
+        if environ.get("HTTP_X_FORWARDED_FOR"):
+            remote = f"{remote} (forwarded for {environ['HTTP_X_FORWARDED_FOR']!r})"
+        # One line, no traceback: a malformed header is a failed login, answered as one.
+        log.warning(
+            "Failed login attempt from %s: malformed Authorization header (%s) on %s %r",
+            remote,
+            problem,
+            method,
+            path,
+        )
+        self._failed_login_delay()
+        return self._plain(
+            "401 Unauthorized",
+            f"The Authorization header cannot be read: {problem}.\n",
+            [("WWW-Authenticate", f'Basic realm="{self._auth_realm}"')],
+        )
+
     def _handle_request(self, environ: Mapping[str, Any]) -> Any:
+        environ = credentials.with_plain_charset(environ)
+        refusal = self._unreadable(environ)
+        if refusal is not None:
+            return refusal
         try:
             return super()._handle_request(environ)
         except LoginUnavailable:
@@ -149,10 +215,21 @@ class Application(RadicaleApplication):
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
+        if not Access(self._rights, user, user_groups, path).check("w"):
+            # Radicale refuses it (401/403) before reading anything; so do we.
+            return super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
         try:
-            body = httputils.read_request_body(self.configuration, environ, request_info)
+            raw = httputils.read_raw_request_body(self.configuration, environ)
         except Exception:  # Radicale answers these itself; let it read the same error
             return super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
+        charset = credentials.declared_charset(environ) or self._encoding
+        try:
+            body = ical.decode(raw, charset)
+        except ValueError as e:
+            return self._refuse_put(path, str(e))
+        problem = ical.control_character(body)
+        if problem:  # refused whole: nothing stored is silently different from what was sent
+            return self._refuse_put(path, problem)
         encoded = body.encode("utf-8")
         mime = environ.get("CONTENT_TYPE", "").split(";", 1)[0]
         environ = dict(environ)
@@ -163,7 +240,7 @@ class Application(RadicaleApplication):
         )
         environ.pop("HTTP_CONTENT_ENCODING", None)
         put = request.PutRequest(body)
-        if "RRULE" in body and put.calendar is not None:
+        if put.calendar is not None and any(k in body for k in ("RRULE", "RDATE", "RECURRENCE-ID")):
             problem = excessive_recurrence(put.calendar, self._max_vevent_rrule_occurrence)
             if problem:
                 log.warning("PUT %s refused: %s", path, problem)
@@ -174,6 +251,8 @@ class Application(RadicaleApplication):
                     None,
                 )
         put.split()  # the slow parse happens here, not under the storage lock
+        if put.single_uid():
+            put.as_sent = ical.as_stored(body)
         put.draft = self._draft(put, path, user)
         token = request.current_put.set(put)
         try:
@@ -186,6 +265,11 @@ class Application(RadicaleApplication):
             # RFC 4791 5.3.4: the stored body differs, so no strong ETag; clients refetch.
             headers = {k: v for k, v in dict(headers).items() if k != "ETag"}
         return status, headers, answer, xml
+
+    def _refuse_put(self, path: str, reason: str) -> Any:
+        log.warning("PUT %s refused: %s", path, reason)
+        # Radicale adds "; charset=utf-8" to a text answer itself.
+        return client.BAD_REQUEST, {"Content-Type": "text/plain"}, reason, None
 
 
 def radicale_configuration(

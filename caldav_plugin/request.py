@@ -24,6 +24,7 @@ class PutRequest:
     body: str
     rewritten: bool = False
     draft: Any = None  # writer.Draft of the single event this PUT holds, made before the lock
+    as_sent: str | None = None  # that event's text as stored when nothing changes it
     _by_uid: dict[str, Calendar] | None = field(default=None, repr=False)
 
     @cached_property

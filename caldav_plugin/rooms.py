@@ -43,6 +43,7 @@ def meeting_options(cal: Calendar, settings: Settings) -> dict[str, object]:
 class RoomDecision:
     spec: conference.ConferenceSpec | None  # None: not a room (any more)
     existing: tuple[str, str] | None  # (room id, number) the registry had for this event
+    touched: bool = False  # whether the calendar was changed (a room written or removed)
 
 
 class RoomRewriter:
@@ -92,12 +93,12 @@ class RoomRewriter:
             log.info("%s may not book: %s stays a plain event", owner, uid)
             kind = None
         if kind is None:
-            conference.strip_room(cal, self.settings.join_prefix)
-            return RoomDecision(None, existing)
+            removed = conference.remove_room(cal, self.settings.join_prefix)
+            return RoomDecision(None, existing, touched=removed)
         room_id, number = existing or (tokens.new_room_id(), self._allocate_number(conn))
         spec = self.spec_for(room_id, number, kind)
         conference.apply_room(cal, spec)
-        return RoomDecision(spec, existing)
+        return RoomDecision(spec, existing, touched=True)
 
     def still_holds(
         self, conn: sqlite3.Connection, collection_path: str, uid: str, decision: RoomDecision

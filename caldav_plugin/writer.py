@@ -68,6 +68,7 @@ class EventWriter:
         cal: Calendar,
         old: radicale_item.Item | None,
         schedule: bool = True,
+        as_sent: str | None = None,
     ) -> Draft:
         """The stored form of `cal` (changed in place), from registry reads only.
 
@@ -86,7 +87,9 @@ class EventWriter:
             failed = Outbox(self.db).failed_for(ical.uid_of(cal))
             self.scheduler.prepare_organizer(old_cal, cal, role, failed)
         etag = old.etag if old is not None else None
-        text = ical.serialize(cal)
+        # An event neither the room nor scheduling changed is stored as it was sent.
+        untouched = not decision.touched and not (role.kind == "organizer" and schedule)
+        text = as_sent if as_sent is not None and untouched else ical.serialize(cal)
         index = SERIES.index_of(cal, text, dt.datetime.now(dt.UTC))
         return Draft(etag, decision, failed, schedule, cal, old_cal, role, text, index)
 
@@ -128,7 +131,10 @@ class EventWriter:
                 cal = put.calendar_for(item.uid) if draft is None else None
                 if cal is None:  # the stale draft changed the parsed copy: parse again
                     cal = ical.split_by_uid(ical.parse(put.body)).get(item.uid)
-            draft = self.draft(collection_path, cal or ical.parse(item.serialize()), old, schedule)
+            as_sent = put.as_sent if put is not None else None
+            draft = self.draft(
+                collection_path, cal or ical.parse(item.serialize()), old, schedule, as_sent
+            )
         cal, old_cal, role, text = draft.cal, draft.old_cal, draft.role, draft.text
         owner = owner_of(collection_path)
         spec = draft.decision.spec

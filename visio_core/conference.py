@@ -65,10 +65,20 @@ def master(cal: Calendar) -> Event | None:
 
 
 def categories_of(ev: Event) -> list[str]:
-    try:
-        return [str(c) for c in ev.categories]
-    except (TypeError, ValueError):
-        return []
+    """Every category of every CATEGORIES line, read without changing the event.
+
+    Not `ev.categories`: icalendar's getter adds an empty CATEGORIES to an event
+    that has none and merges several lines into one, and a plain event must be
+    stored as the client sent it.
+    """
+    words: list[str] = []
+    for prop in _as_list(ev.get("CATEGORIES")):
+        cats = getattr(prop, "cats", None)
+        if isinstance(cats, list):
+            words.extend(str(c) for c in cats)
+        elif str(prop):
+            words.append(str(prop))
+    return words
 
 
 def room_kind(cal: Calendar, rules: CategoryRules) -> RoomKind | None:
@@ -113,25 +123,37 @@ def without_block(description: str) -> str:
     return _BLOCK_RE.sub("\n", description.replace("\r\n", "\n")).strip("\n")
 
 
-def _strip_event(ev: Event, join_prefix: str, room_numbers: set[str]) -> None:
+def _strip_event(ev: Event, join_prefix: str, room_numbers: set[str]) -> bool:
+    """Remove what a rewrite wrote into `ev`; whether anything was there.
+
+    Touches nothing that is not ours: an event that never was a room comes out
+    with the same properties in the same order.
+    """
+    changed = False
     room_numbers = room_numbers | {str(ev.get(ROOM_NUMBER_PROP, "")).strip()}
-    kept = [
-        c for c in _as_list(ev.get("CONFERENCE")) if not _is_ours(str(c), join_prefix, room_numbers)
-    ]
-    ev.pop("CONFERENCE", None)
-    for c in kept:
-        ev.add("CONFERENCE", c)
+    links = _as_list(ev.get("CONFERENCE"))
+    kept = [c for c in links if not _is_ours(str(c), join_prefix, room_numbers)]
+    if len(kept) != len(links):
+        ev.pop("CONFERENCE", None)
+        for c in kept:
+            ev.add("CONFERENCE", c)
+        changed = True
     for name in ("URL", "LOCATION"):
         if str(ev.get(name, "")).startswith(join_prefix):
             ev.pop(name)
+            changed = True
     description = ev.get("DESCRIPTION")
-    if description is not None:
+    if description is not None and BLOCK_START in str(description):
         cleaned = without_block(str(description))
         ev.pop("DESCRIPTION")
         if cleaned:
             ev.add("DESCRIPTION", cleaned)
+        changed = True
     for name in OUR_PROPS:
-        ev.pop(name, None)
+        if name in ev:
+            ev.pop(name)
+            changed = True
+    return changed
 
 
 def description_block(spec: ConferenceSpec) -> str:
@@ -200,9 +222,16 @@ def apply_room(cal: Calendar, spec: ConferenceSpec) -> Calendar:
 
 def strip_room(cal: Calendar, join_prefix: str) -> Calendar:
     """Remove everything `apply_room` wrote; other CONFERENCE links are kept."""
-    for ev in vevents(cal):
-        _strip_event(ev, join_prefix, set())
+    remove_room(cal, join_prefix)
     return cal
+
+
+def remove_room(cal: Calendar, join_prefix: str) -> bool:
+    """`strip_room`, saying whether anything of a room was there to remove."""
+    changed = False
+    for ev in vevents(cal):
+        changed = _strip_event(ev, join_prefix, set()) or changed
+    return changed
 
 
 def has_room_properties(cal: Calendar) -> bool:

@@ -7,11 +7,80 @@ commas in SUMMARY). Every calendar resource we store goes through here instead.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from icalendar import Calendar, Component
 
 OBJECT_TYPES = ("VEVENT", "VTODO", "VJOURNAL")
+
+# RFC 5545 3.1 and 3.3.11: no CONTROL character (U+0000-U+001F but HTAB, and DEL)
+# appears in a calendar; line breaks are CRLF (a bare LF, as many clients send,
+# is read the same). A carriage return that ends no line is refused with them:
+# other clients read it as a line break, or fail.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+_NAMES = {0x00: "NUL", 0x0D: "a carriage return that ends no line", 0x1B: "ESC", 0x7F: "DEL"}
+_NAME = re.compile(r"[A-Za-z0-9-]+")
+_METHOD = re.compile(r"^METHOD[;:]", re.IGNORECASE | re.MULTILINE)
+
+
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def control_in_text(value: str) -> str | None:
+    """"U+0000" for the first control character of a typed value, else None.
+
+    Line breaks and tabs are text here: icalendar escapes them when it writes.
+    """
+    found = _CONTROL_IN_TEXT.search(value)
+    return f"U+{ord(found.group(0)):04X}" if found else None
+
+
+def decode(raw: bytes, charset: str) -> str:
+    """A request body as text; ValueError (a sentence) when it is not `charset` text.
+
+    Radicale would fall back to ISO-8859-1, which reads any byte: one stray byte
+    would turn every accent of a UTF-8 body into two wrong characters, silently.
+    """
+    try:
+        return raw.decode(charset)
+    except LookupError:
+        raise ValueError(f"This server does not know the charset {charset!r}.") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"The body is not valid {charset} text (byte 0x{raw[e.start]:02X} at offset "
+            f"{e.start}); send UTF-8, or name its charset in the Content-Type."
+        ) from None
+
+
+def control_character(text: str) -> str | None:
+    """A sentence naming the first control character in `text`, or None when it has none."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    pos = found.start()
+    code = ord(text[pos])
+    line_no = text.count("\n", 0, pos) + 1
+    # The property is named on the first line of the folded content line.
+    start = text.rfind("\n", 0, pos) + 1
+    while start > 0 and text[start : start + 1] in (" ", "\t"):
+        start = text.rfind("\n", 0, start - 1) + 1
+    name = _NAME.match(text, start)
+    where = f"Line {line_no}" + (f" ({name.group(0).upper()})" if name else "")
+    what = _NAMES.get(code, "a control character")
+    return (
+        f"{where} holds {what} (U+{code:04X}), which other calendar clients cannot read; "
+        "remove it and send the calendar again."
+    )
+
+
+def as_stored(body: str) -> str | None:
+    """A one-event body as it is stored when nothing of it changes: the client's own
+    text with CRLF line breaks; None when it holds a METHOD (removed on storing)."""
+    if _METHOD.search(body):
+        return None
+    text = body.replace("\r\n", "\n").replace("\n", "\r\n")
+    return text if text.endswith("\r\n") else text + "\r\n"
 
 
 def parse(text: str) -> Calendar:

@@ -146,6 +146,12 @@ def validate(form: Form, tz: ZoneInfo) -> tuple[Draft | None, dict[str, tuple[st
     stream = form.stream_url if form.streaming else ""
     if stream and not stream.lower().startswith(("rtmp://", "rtmps://")):
         errors["stream_url"] = ("err_stream", "")
+    # The calendar server refuses control characters (other clients fail on them):
+    # said here, on the field, rather than as a refused save.
+    for name in ("subject", "invitees", "stream_url", "description"):
+        code = ical.control_in_text(getattr(form, name))
+        if code:
+            errors[name] = ("err_control", code)
     if errors or first is None or start is None:
         return None, errors
     if days:  # RFC 5545: DTSTART is itself an occurrence, so it must be one of the days

@@ -91,6 +91,8 @@ TEXT: dict[str, dict[str, str]] = {
         "err_invitees": "Adresse électronique invalide : {value}",
         "err_stream": "L'adresse de diffusion doit commencer par rtmp:// ou rtmps://.",
         "err_save": "Le serveur d'agenda a refusé la réunion : {reason}",
+        "err_control": "Ce champ contient un caractère de contrôle invisible ({value}) que "
+        "les agendas ne savent pas lire : retirez-le.",
         "join": "Rejoindre la réunion",
         "join_link": "Lien de la réunion",
         "copy_link": "Copier le lien",
@@ -246,6 +248,8 @@ TEXT: dict[str, dict[str, str]] = {
         "err_invitees": "Invalid e-mail address: {value}",
         "err_stream": "The stream address must start with rtmp:// or rtmps://.",
         "err_save": "The calendar server refused the meeting: {reason}",
+        "err_control": "This field holds an invisible control character ({value}) that "
+        "calendar apps cannot read; remove it.",
         "join": "Join the meeting",
         "join_link": "Meeting link",
         "copy_link": "Copy the link",

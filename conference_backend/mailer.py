@@ -28,7 +28,8 @@ import aiosmtplib
 from aiohttp import web
 from icalendar import Calendar
 
-from visio_core import conference, ical, imip, tokens
+from conference_backend.portal.reset import reset_mail
+from visio_core import conference, ical, imip, resets, tokens
 from visio_core.db import Database
 from visio_core.outbox import Outbox, Pending
 from visio_core.settings import Settings
@@ -59,8 +60,10 @@ def parse_smtp_url(url: str) -> SmtpTarget:
 class Mailer:
     def __init__(self, settings: Settings, db: Database, key: bytes) -> None:
         self.settings = settings
+        self.db = db
         self.outbox = Outbox(db)
         self.key = key
+        self._pruned = 0.0
         self.wake = asyncio.Event()
         self._cache: dict[
             tuple[int, str, str | None, int], tuple[Calendar, Calendar, ical.Template]
@@ -222,12 +225,56 @@ class Mailer:
         except (aiohttp.ClientError, TimeoutError) as e:
             log.warning("could not reach the CalDAV server to show a failure: %s", e)
 
+    # password reset links (conference_backend/portal/reset.py) ------------------
+    async def send_resets(self) -> int:
+        """Mail the queued password reset requests; returns how many mails went out."""
+        now = time.time()
+        if now - self._pruned > 3600:
+            await asyncio.to_thread(resets.prune, self.db)
+            self._pruned = now
+        sent = 0
+        for req in await asyncio.to_thread(resets.due, self.db):
+            msg = await asyncio.to_thread(reset_mail, self.settings, self.key, self.db, req, now)
+            if msg is None:  # unknown login, directory or disabled account: nothing to send
+                await asyncio.to_thread(resets.done, self.db, req.id, "skipped")
+                continue
+            try:
+                if self.target is None:
+                    stem = f"reset-{req.id:08d}-{msg['To']}"
+                    await asyncio.to_thread(write_eml, self.settings, stem, msg)
+                else:
+                    client = await smtp_client(self.settings)
+                    try:
+                        await client.send_message(msg, sender=self.settings.mail_from)
+                    finally:
+                        await _close(client)
+            except (OSError, aiosmtplib.SMTPException, TimeoutError) as e:
+                permanent = isinstance(e, aiosmtplib.SMTPResponseException) and e.code >= 500
+                if isinstance(e, aiosmtplib.SMTPRecipientsRefused):
+                    permanent = _permanent(e)
+                gave_up = await asyncio.to_thread(resets.failed, self.db, req, str(e), permanent)
+                log.warning(
+                    "password reset mail for %s %s: %s",
+                    req.login,
+                    "failed for good" if gave_up else "will be retried",
+                    e,
+                )
+                continue
+            await asyncio.to_thread(resets.done, self.db, req.id, "sent")
+            log.info("password reset link sent for %s", req.login)
+            sent += 1
+        return sent
+
     async def run(self) -> None:
         while True:
             try:
                 await self.send_due()
             except Exception:  # never let one bad round stop the worker
                 log.exception("mail worker round failed")
+            try:
+                await self.send_resets()
+            except Exception:
+                log.exception("password reset round failed")
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
@@ -265,7 +312,7 @@ def mailer_context(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 async def send_notice(settings: Settings, to: str, subject: str, body: str) -> None:
-    """One plain-text message outside the outbox (the portal's password reset link).
+    """One plain-text message outside the outbox (the recorder's "recording ready").
 
     Same transport as invitations: SMTP when VISIO_SMTP_URL is set, else an
     .eml file in the mail folder.

@@ -111,6 +111,42 @@ def read_rsvp_token(key: bytes, token: str) -> tuple[str, str, str] | None:
     return str(owner), str(uid), str(address)
 
 
+RESET_PREFIX = "r2."  # links of the old format (login.expires.sig) find no match
+
+
+def reset_token(key: bytes, login: str, expires: int, stamp: str) -> str:
+    """A password reset link's token: login (base64, so any login fits), expiry, signature.
+
+    `stamp` names the current password hash, so the link works once.
+    """
+    payload = base64.urlsafe_b64encode(login.encode()).rstrip(b"=").decode("ascii")
+    signature = derive_token(key, "reset-v2", login, str(expires), stamp)
+    return f"{RESET_PREFIX}{payload}.{expires}.{signature}"
+
+
+def read_reset_token(token: str) -> tuple[str, int, str] | None:
+    """(login, expires, signature) of a well-formed reset token, not yet verified."""
+    if not token.startswith(RESET_PREFIX) or len(token) > 512:
+        return None
+    parts = token[len(RESET_PREFIX) :].split(".")
+    if len(parts) != 3:
+        return None
+    payload, expires, signature = parts
+    if not payload or not expires.isdigit() or not signature:
+        return None
+    try:
+        padded = payload + "=" * (-len(payload) % 4)
+        login = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return None
+    return (login, int(expires), signature) if login else None
+
+
+def check_reset_token(key: bytes, login: str, expires: int, stamp: str, signature: str) -> bool:
+    expected = derive_token(key, "reset-v2", login, str(expires), stamp)
+    return hmac.compare_digest(signature, expected)
+
+
 def sign(key: bytes, body: bytes) -> str:
     """Signature of a call from the backend to the CalDAV side's internal API."""
     return hmac.new(key, b"internal-api\x1f" + body, hashlib.sha256).hexdigest()

@@ -10,12 +10,12 @@ from pathlib import Path
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from conference_backend import keys, portal, recorder
+from conference_backend.headers import security_headers
 from conference_backend.i18n import PAGES, request_language
 from conference_backend.identity import RoomLinks
-from conference_backend.join import join_page, not_found
+from conference_backend.join import join_page
 from conference_backend.phone import service as phone
 from conference_backend.rooms import RoomManager
 from conference_backend.sfu import passthrough
@@ -41,18 +41,6 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
-
-
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPNotFound:
-        response = not_found(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    return response
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -13,7 +13,7 @@ import json
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 from xml.sax.saxutils import escape
 
 import aiohttp
@@ -169,8 +169,21 @@ class CalDav:
         return _resources(text, data)
 
     def owns(self, login: str, href: str) -> bool:
-        """Only resources under the user's own collections: nobody edits others' files."""
-        return href.startswith("/" + quote(login) + "/") and ".." not in href
+        """Only resources under the user's own collections: nobody edits others' files.
+
+        Every href a page or form hands in passes here. It is checked as the
+        HTTP client will send it, percent-decoded: `/mallory/%2e%2e/alice/…`
+        is `/alice/…` once resolved, so any "." or ".." segment is refused.
+        """
+        home = "/" + quote(login) + "/"
+        if len(href) > 1024 or not href.startswith(home) or not href.isprintable():
+            return False
+        if any(c in href for c in "\\?#"):  # a path only, as the server itself wrote it
+            return False
+        decoded = unquote(href)
+        if not decoded.startswith("/" + login + "/") or not decoded.isprintable():
+            return False
+        return not any(part in (".", "..") for part in decoded.split("/"))
 
     async def get(self, login: str, href: str) -> Resource | None:
         if not self.owns(login, href):

@@ -20,6 +20,8 @@ from conference_backend.portal.session import (
     language,
     render,
     session,
+    sign_in,
+    sign_out,
     signed_in,
     user,
     zone,
@@ -98,7 +100,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     s = await session(request)
     s.invalidate()  # a fresh session (and CSRF token) after signing in: no fixation
     s = await session(request)
-    s["login"] = login
+    sign_in(request, s, login)
     s["lang"] = lang
     s["tz"] = str(form.get("tz") or "")[:64]
     s["tz"] = str(zone(s))
@@ -109,8 +111,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     await check_csrf(request)
     lang = await language(request)
-    s = await session(request)
-    s.invalidate()
+    sign_out(request, await session(request))
     raise web.HTTPSeeOther(f"/login?lang={lang}")
 
 

@@ -1,7 +1,9 @@
 """Portal sessions: an encrypted cookie (aiohttp-session + Fernet), CSRF, page rendering.
 
 The cookie is encrypted and authenticated with a key derived from the server
-key, so nothing is stored server-side and a restart keeps people signed in.
+key; a restart keeps people signed in. Being signed in also needs the cookie's
+session id to be known and not ended server-side (signins.py), so signing out,
+a password change or a disabled account ends it even if the cookie is replayed.
 Every form carries a per-session CSRF token checked on every POST.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +23,7 @@ import aiohttp_session
 from aiohttp import web
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
+from conference_backend.portal import signins
 from conference_backend.portal.caldav_client import CalDav
 from conference_backend.portal.occurrences import Cache
 from conference_backend.portal.texts import TEXT
@@ -114,13 +118,35 @@ def user(request: web.Request, s: aiohttp_session.Session) -> Account | None:
 
 
 def _lookup(request: web.Request, s: aiohttp_session.Session) -> Account | None:
-    login = s.get("login")
+    login, session_id = s.get("login"), s.get("sid")
     if not isinstance(login, str):
         return None
-    account = request.app[PORTAL].accounts().get(login)
+    accounts = request.app[PORTAL].accounts()
+    known = isinstance(session_id, str) and signins.alive(
+        accounts.db, session_id, login, time.time(), SESSION_SECONDS
+    )
+    account = accounts.get(login) if known else None
     if account is None or account.disabled:
-        return None  # disabled since sign-in: the session ends here
+        # Ended (signed out, password changed, account disabled) or expired: forget it.
+        s.pop("login", None)
+        s.pop("sid", None)
+        return None
     return account
+
+
+def sign_in(request: web.Request, s: aiohttp_session.Session, login: str) -> None:
+    """Record a new server-side session for `login` in the (fresh) cookie session `s`."""
+    db = request.app[PORTAL].accounts().db
+    s["login"] = login
+    s["sid"] = signins.start(db, login, time.time(), SESSION_SECONDS)
+
+
+def sign_out(request: web.Request, s: aiohttp_session.Session) -> None:
+    """End this session server-side too: the same cookie, replayed, opens nothing."""
+    session_id = s.get("sid")
+    if isinstance(session_id, str):
+        signins.end(request.app[PORTAL].accounts().db, session_id)
+    s.invalidate()
 
 
 def signed_in(handler: Callable[[web.Request, Account], Awaitable[web.StreamResponse]]) -> Handler:
@@ -154,9 +180,5 @@ async def render(
         "path": request.path,
     }
     response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'"
-    )
+    response.headers["Cache-Control"] = "no-store"  # CSP etc.: conference_backend/headers.py
     return response

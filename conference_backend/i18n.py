@@ -115,6 +115,16 @@ ROOM: dict[str, dict[str, str]] = {
         "stop_recording": "Arrêter l'enregistrement",
         "recording_refused": "Seul l'organisateur, connecté avec son compte, peut démarrer "
         "ou arrêter l'enregistrement.",
+        "remove": "Retirer",
+        "remove_label": "Retirer {name} de la réunion",
+        "closed_removed": "Vous avez été retiré de la réunion.",
+        "closed_lobby-full": "Trop de personnes attendent déjà d'entrer : réessayez dans "
+        "quelques minutes.",
+        "err_cool-down": "Votre demande d'entrée vient d'être refusée : vous pourrez la "
+        "renouveler dans {seconds} s.",
+        "err_rate-limited": "Vous envoyez trop de messages à la fois : patientez un instant.",
+        "err_chat-too-long": "Message trop long : {max} caractères au plus.",
+        "err_not-allowed": "Seul l'organisateur peut retirer un participant.",
     },
     "en": {
         "your_name": "Your name",
@@ -185,6 +195,16 @@ ROOM: dict[str, dict[str, str]] = {
         "stop_recording": "Stop recording",
         "recording_refused": "Only the organizer, signed in with their account, can start or "
         "stop the recording.",
+        "remove": "Remove",
+        "remove_label": "Remove {name} from the meeting",
+        "closed_removed": "You were removed from the meeting.",
+        "closed_lobby-full": "Too many people are already waiting to join: try again in a few "
+        "minutes.",
+        "err_cool-down": "Your request to join was just declined: you can ask again in "
+        "{seconds} s.",
+        "err_rate-limited": "You are sending too many messages at once: wait a moment.",
+        "err_chat-too-long": "Message too long: {max} characters at most.",
+        "err_not-allowed": "Only the organizer can remove a participant.",
     },
 }
 

@@ -83,6 +83,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         "kind": room.kind.value,
         "personal": admission.person is not None,
         "name": admission.person.name if admission.person else "",
+        "chatMax": settings.limits.chat_max_length,
         "t": ROOM[lang],
     }
     context = {
@@ -103,6 +104,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         # Recorded or live-streamed: a notice to accept before entering, an indicator inside.
         "recording": consent if recorded or streamed else "",
         "record_button": bool(recorded or streamed) and settings.record_start == "button",
+        "chat_max": settings.limits.chat_max_length,
         "config": json.dumps(config, ensure_ascii=False).replace("</", "<\\/"),
     }
     response = aiohttp_jinja2.render_template("join.html", request, context)

@@ -54,6 +54,9 @@ class Participant:
     announced: str = ""
     audio: bool = True
     video: bool = True
+    organizer: bool = False  # the meeting's organizer: nobody can remove them
+    host: bool = False  # may remove others: the organizer and the invitees they named
+    marks: frozenset[str] = frozenset()  # how a removal recognises them again (lobby.py)
     publications: dict[str, Publication] = field(default_factory=dict)
     slots: list[Slot] = field(default_factory=list)
     last_main: str | None = None  # whom this person's main window showed last
@@ -68,7 +71,10 @@ class Participant:
         return self.person.name
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "audio": self.audio, "video": self.video}
+        out = {"id": self.id, "name": self.name, "audio": self.audio, "video": self.video}
+        if self.organizer:
+            out["organizer"] = True
+        return out
 
     async def send(self, message: dict[str, Any]) -> None:
         if self.ws.closed:
@@ -187,6 +193,9 @@ class PhoneParticipant:
     name: str
     audio: bool = True
     video: bool = False
+    organizer: bool = False  # a caller never is (they cannot prove who they are)
+    host: bool = False
+    marks: frozenset[str] = frozenset()  # "phone:<number>": a removed number knocks again
     publications: dict[str, Publication] = field(default_factory=dict)
     joined_at: float = field(default_factory=time.monotonic)
     on_room_closed: Callable[[str], None] | None = None

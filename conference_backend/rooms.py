@@ -14,14 +14,14 @@ import datetime as dt
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode
 
 from conference_backend import schedule
-from conference_backend.identity import Person
+from conference_backend.limits import AddressSockets
+from conference_backend.lobby import RESTART, Cooldowns, Knock, Removals
 from conference_backend.participant import Member, Participant, PhoneParticipant
 from conference_backend.sfu.forwarding import Publication
 from conference_backend.sfu.speaker import SpeakerDetector
@@ -36,24 +36,24 @@ CHAT_HISTORY = 200
 CLOSED_CODE = 4000  # "the room is closed": the page does not try again
 
 
-@dataclass
-class Knock:
-    id: str
-    person: Person
-    ws: web.WebSocketResponse
-    admit: Callable[[], Awaitable[None]]
-
-    def public(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.person.name}
+__all__ = ["CLOSED_CODE", "Knock", "LiveRoom", "RoomManager"]
 
 
 class LiveRoom:
-    def __init__(self, row: Room, occurrence: str | None, around: dt.datetime | None) -> None:
+    def __init__(
+        self,
+        row: Room,
+        occurrence: str | None,
+        around: dt.datetime | None,
+        removals: Removals | None = None,
+    ) -> None:
         self.row = row
         self.occurrence = occurrence  # RECURRENCE-ID key of the meeting held, if known
         self.around = around or dt.datetime.now(dt.UTC)
         self.participants: dict[str, Member] = {}
         self.knocks: dict[str, Knock] = {}
+        # Who was removed: kept by the RoomManager past this object (see lobby.py).
+        self.removals = removals if removals is not None else Removals()
         self.chat: deque[dict[str, Any]] = deque(maxlen=CHAT_HISTORY)
         self.detector = SpeakerDetector()
         self.speaker: str | None = None
@@ -112,6 +112,18 @@ class LiveRoom:
             await asyncio.gather(self._ticker, return_exceptions=True)
             self._ticker = None
         self.reroute()
+
+    async def expel(self, p: Member, until: float) -> None:
+        """The organizer's "remove": told (a page) or said (a caller), then out; the
+        person's marks knock from now on (lobby.py)."""
+        self.removals.ban(p.marks, until)
+        if isinstance(p, Participant):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await p.ws.send_json({"type": "closed", "reason": "removed"})
+                await p.ws.close(code=CLOSED_CODE, message=b"removed")
+        else:
+            p.room_closed("removed")  # the gateway says so, then hangs up
+        await self.remove(p)
 
     async def broadcast(self, message: dict[str, Any], skip: str | None = None) -> None:
         await asyncio.gather(
@@ -242,7 +254,8 @@ class LiveRoom:
         """Tell everyone inside and knocking, then hang up on them."""
         self.closed = reason
         sockets = [p.ws for p in self.participants.values() if isinstance(p, Participant)]
-        sockets += [k.ws for k in self.knocks.values()]
+        knocks = list(self.knocks.values())
+        self.knocks.clear()
         for p in list(self.participants.values()):
             if isinstance(p, PhoneParticipant):
                 p.room_closed(reason)  # the gateway says goodbye, then hangs up
@@ -250,15 +263,21 @@ class LiveRoom:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.send_json({"type": "closed", "reason": reason})
                 await ws.close(code=CLOSED_CODE, message=reason.encode())
+        for knock in knocks:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await knock.dismiss(reason)
         for p in list(self.participants.values()):
             await self.remove(p)
-        self.knocks.clear()
 
 
 class RoomManager:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.rooms: dict[str, LiveRoom] = {}
+        # Outlive a LiveRoom let go while empty: the meeting is not over for them.
+        self.removals: dict[str, Removals] = {}
+        self.cooldowns = Cooldowns()
+        self.sockets = AddressSockets()
 
     def get(self, room_id: str) -> LiveRoom | None:
         return self.rooms.get(room_id)
@@ -266,7 +285,8 @@ class RoomManager:
     def open(self, row: Room, occurrence: str | None, around: dt.datetime | None) -> LiveRoom:
         room = self.rooms.get(row.room_id)
         if room is None or room.closed:
-            room = self.rooms[row.room_id] = LiveRoom(row, occurrence, around)
+            removals = self.removals.setdefault(row.room_id, Removals())
+            room = self.rooms[row.room_id] = LiveRoom(row, occurrence, around, removals)
         room.touched = time.monotonic()
         return room
 
@@ -294,6 +314,12 @@ class RoomManager:
             idle = room.empty and time.monotonic() - room.touched > ENTRY_GRACE
             if room.closed or idle:
                 self.rooms.pop(room_id, None)
+        now = time.time()
+        for room_id, removals in list(self.removals.items()):
+            if room_id not in self.rooms:  # a live room keeps its removals, however late
+                removals.purge(now)
+                if not removals.marks:
+                    del self.removals[room_id]
 
     async def watch(self) -> None:
         while True:
@@ -307,10 +333,13 @@ class RoomManager:
         """Backend stopping: hang up without "closed", so pages come back by themselves."""
         for room in list(self.rooms.values()):
             sockets = [p.ws for p in room.participants.values() if isinstance(p, Participant)]
-            sockets += [k.ws for k in room.knocks.values()]
             for ws in sockets:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"restart")
+            for knock in list(room.knocks.values()):
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await knock.dismiss(RESTART)
+            room.knocks.clear()
             for p in list(room.participants.values()):
                 await room.remove(p)
         self.rooms.clear()

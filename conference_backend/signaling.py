@@ -1,7 +1,9 @@
 """The signalling WebSocket, `/ws/{token}`: JSON messages, described in docs/signaling.md.
 
 One Session per socket walks: join → (waiting) → (lobby) → joined. Everything a
-client says is checked here before it reaches the room.
+client says is checked here before it reaches the room, and counted: open
+sockets per address, a deadline for `join`, token buckets per socket, the
+lobby's size and a cool-down after a refusal (visio_core/limits.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import logging
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from conference_backend import keys, rtc, schedule
 from conference_backend.identity import (
@@ -24,24 +26,38 @@ from conference_backend.identity import (
     resume_token,
 )
 from conference_backend.join import valid_token
+from conference_backend.limits import MessageLimiter, client_address
+from conference_backend.lobby import RESTART, Knock, removal_until
 from conference_backend.participant import Participant, new_participant_id
-from conference_backend.rooms import CLOSED_CODE, Knock, LiveRoom
+from conference_backend.rooms import CLOSED_CODE, LiveRoom
 from visio_core import tokens
 
 log = logging.getLogger("visio.signaling")
 MAX_MESSAGE = 256 * 1024
-MAX_CHAT = 2000
 
 
 class Session:
-    def __init__(self, app: web.Application, admission: Admission, ws: web.WebSocketResponse):
+    def __init__(
+        self,
+        app: web.Application,
+        admission: Admission,
+        ws: web.WebSocketResponse,
+        *,
+        token_hash: str = "",
+        address: str = "",
+    ):
         self.app = app
         self.settings = app[keys.SETTINGS]
+        self.limits = self.settings.limits
         self.admission = admission
         self.ws = ws
+        self.token_hash = token_hash
+        self.address = address
         self.room: LiveRoom | None = None
         self.participant: Participant | None = None
         self.knock: Knock | None = None
+        self.limiter = MessageLimiter(self.limits)
+        self.asked = False  # sent a `join` (sockets that never do are closed)
 
     async def send(self, message: dict[str, Any]) -> None:
         if not self.ws.closed:
@@ -121,15 +137,77 @@ class Session:
         if len(room.participants) >= self.settings.room_capacity and pid not in room.participants:
             await self.refuse("full")
             return
+        marks = self._marks(pid, person)
+        if room.removals.banned(marks):
+            direct = False  # removed from this meeting: back only if someone lets them in
         if direct:
-            await self.enter(pid, person)
-        else:
-            self.knock = Knock(pid, person, self.ws, lambda: self.enter(pid, person))
-            room.knocks[pid] = self.knock
-            await self.send({"type": "lobby", "you": {"id": pid, "name": person.name}})
-            await room.broadcast({"type": "knock", **self.knock.public()})
+            await self.enter(pid, person, marks)
+            return
+        cooldown = self._cooldown_keys(person)
+        clock = asyncio.get_running_loop().time()
+        wait = manager.cooldowns.remaining(room.id, cooldown, clock)
+        if wait > 0:
+            await self.send({"type": "error", "reason": "cool-down", "retryAfter": round(wait)})
+            return
+        if len(room.knocks) >= self.limits.lobby_max_knocks:
+            log.info("room %s: lobby full, a knock from %s refused", room.id, self.address)
+            await self.refuse("lobby-full")
+            return
+        self.knock = Knock(
+            pid,
+            person.name,
+            lambda: self.enter(pid, person, marks),
+            self.dismiss,
+            marks=marks,
+            cooldown=cooldown,
+        )
+        room.knocks[pid] = self.knock
+        await self.send({"type": "lobby", "you": {"id": pid, "name": person.name}})
+        await room.broadcast({"type": "knock", **self.knock.public()})
 
-    async def enter(self, pid: str, person: Person) -> None:
+    def _marks(self, pid: str, person: Person) -> frozenset[str]:
+        """How a removal would recognise this entrant again (lobby.py)."""
+        marks = {f"pid:{pid}"}
+        if self.admission.person is not None:
+            marks.add(f"link:{self.token_hash}")
+        if person.login:
+            marks.add(f"login:{person.login}")
+        if self.admission.person is None and not person.login:
+            marks.add(f"addr:{self.address}")  # a guest of the shared link: where from
+        return frozenset(marks)
+
+    def _cooldown_keys(self, person: Person) -> frozenset[str]:
+        keys_ = {f"addr:{self.address}"}
+        if self.admission.person is not None:
+            keys_.add(f"link:{self.token_hash}")
+        if person.login:
+            keys_.add(f"login:{person.login}")
+        return frozenset(keys_)
+
+    def _roles(self, person: Person) -> tuple[bool, bool]:
+        """(organizer, host): hosts are the organizer and the invitees the event names,
+        known by their personal link or their account; guests and callers are not."""
+        row = self.admission.room
+        organizer = bool(person.login) and person.login == row.owner
+        if organizer or self.admission.person is not None:
+            return organizer, True
+        if not person.login:
+            return False, False
+        accounts = self.app[keys.ACCOUNTS]
+        account = accounts.get(person.login)
+        if account is None or account.disabled:
+            return False, False
+        return False, is_invited(accounts, account, row, schedule.invited_addresses(row.event))
+
+    async def dismiss(self, reason: str) -> None:
+        """This knock is over without entering: refused, full, the room closing, a restart."""
+        self.knock = None
+        if reason == RESTART:
+            await self.ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"restart")
+        else:
+            await self.refuse(reason)
+
+    async def enter(self, pid: str, person: Person, marks: frozenset[str]) -> None:
         room = self.room
         assert room is not None
         if self.ws.closed:
@@ -138,12 +216,22 @@ class Session:
             room.knocks.pop(self.knock.id, None)
             self.knock = None
             await room.broadcast({"type": "knock-resolved", "id": pid})
-        p = Participant(pid, person, self.ws, announced=self.settings.ice_announced_address)
+        organizer, host = self._roles(person)
+        p = Participant(
+            pid,
+            person,
+            self.ws,
+            announced=self.settings.ice_announced_address,
+            organizer=organizer,
+            host=host,
+            marks=marks,
+        )
         self.participant = p
         await self.send(
             {
                 "type": "joined",
                 "you": {"id": pid, "name": person.name},
+                "host": host,
                 "session": resume_token(self.app[keys.SERVER_KEY], room.id, pid, person),
                 "kind": room.row.kind.value,
                 "participants": [q.public() for q in room.participants.values() if q.id != pid],
@@ -160,7 +248,16 @@ class Session:
     # after joining --------------------------------------------------------
     async def handle(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
+        allowed, bucket, tell = self.limiter.allow(kind, asyncio.get_running_loop().time())
+        if not allowed:
+            if tell:
+                wait = round(self.limiter.retry_after(bucket), 1)
+                await self.send(
+                    {"type": "error", "reason": "rate-limited", "what": bucket, "retryAfter": wait}
+                )
+            return
         if kind == "join":
+            self.asked = True
             await self.join(msg)
             return
         if kind == "ping":
@@ -187,8 +284,13 @@ class Session:
         elif kind == "screen":
             await room.set_screen(p, bool(msg.get("on")))
         elif kind == "chat":
-            text = str(msg.get("text", "")).strip()[:MAX_CHAT]
-            if text:
+            text = msg.get("text")
+            text = text.strip() if isinstance(text, str) else ""
+            if len(text) > self.limits.chat_max_length:
+                await self.send(
+                    {"type": "error", "reason": "chat-too-long", "max": self.limits.chat_max_length}
+                )
+            elif text:
                 line = {
                     "type": "chat",
                     "from": p.id,
@@ -204,13 +306,32 @@ class Session:
                 return
             await room.broadcast({"type": "knock-resolved", "id": knock.id})
             if kind == "admit" and len(room.participants) < self.settings.room_capacity:
+                room.removals.pardon(knock.marks)  # let in again: the removal is lifted
                 await knock.admit()
             else:
-                reason = "refused" if kind == "refuse" else "full"
-                await knock.ws.send_json({"type": "closed", "reason": reason})
-                await knock.ws.close(code=CLOSED_CODE, message=reason.encode())
+                if kind == "refuse":
+                    now = asyncio.get_running_loop().time()
+                    until = now + self.limits.refusal_cooldown
+                    self.app[keys.ROOMS].cooldowns.start(room.id, knock.cooldown, until, now)
+                await knock.dismiss("refused" if kind == "refuse" else "full")
+        elif kind == "remove":
+            await self.remove(p, room, str(msg.get("id")))
         elif kind == "leave":
             await self.ws.close()
+
+    async def remove(self, p: Participant, room: LiveRoom, target_id: str) -> None:
+        """The organizer's (or a host's) "retirer": anyone but the organizer and oneself."""
+        target = room.participants.get(target_id)
+        if not p.host or target is None or target.id == p.id or target.organizer:
+            await self.send({"type": "error", "reason": "not-allowed"})
+            return
+        until = removal_until(
+            room.row.event,
+            dt.timedelta(minutes=self.settings.early_join_minutes),
+            dt.timedelta(minutes=self.settings.room_grace_minutes),
+        )
+        log.info("room %s: %s removed %s", room.id, p.id, target.id)
+        await room.expel(target, until)
 
     async def cleanup(self) -> None:
         room = self.room
@@ -223,14 +344,39 @@ class Session:
             await room.remove(self.participant)
 
 
+async def _join_deadline(session: Session, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    if not session.asked:
+        await session.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no join")
+
+
 async def room_socket(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
-    admission = request.app[keys.LINKS].lookup(tokens.hash_token(token))
+    token_hash = tokens.hash_token(token)
+    admission = request.app[keys.LINKS].lookup(token_hash)
     if admission is None or not valid_token(token):
         raise web.HTTPNotFound()
+    limits = request.app[keys.SETTINGS].limits
+    address = client_address(request, limits.trusted_proxies)
+    sockets = request.app[keys.ROOMS].sockets
+    if not sockets.acquire(address, limits.sockets_per_address):
+        log.info("too many signalling sockets from %s", address)
+        raise web.HTTPTooManyRequests(text="too many connections from this address")
+    try:
+        return await _serve(request, admission, token_hash, address)
+    finally:
+        sockets.release(address)
+
+
+async def _serve(
+    request: web.Request, admission: Admission, token_hash: str, address: str
+) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
-    session = Session(request.app, admission, ws)
+    session = Session(request.app, admission, ws, token_hash=token_hash, address=address)
+    deadline = asyncio.create_task(
+        _join_deadline(session, request.app[keys.SETTINGS].limits.join_timeout)
+    )
     try:
         async for message in ws:
             if message.type != WSMsgType.TEXT:
@@ -247,5 +393,6 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
                 log.exception("signalling message %r failed", data.get("type"))
                 await session.send({"type": "error", "reason": "bad-message"})
     finally:
+        deadline.cancel()
         await session.cleanup()
     return ws

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from visio_core import i18n
+from visio_core import limits as signal_limits
 from visio_core.categories import (
     DEFAULT_AUDIO_WORDS,
     DEFAULT_RECORD_WORDS,
@@ -80,6 +81,7 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "recording_days": ("VISIO_RECORDING_DAYS", "30"),
     "recording_preset": ("VISIO_RECORDING_PRESET", "veryfast"),
     "record_start": ("VISIO_RECORD_START", "open"),
+    **signal_limits.OPTIONS,  # the room signalling's limits (visio_core/limits.py)
 }
 
 
@@ -161,6 +163,7 @@ class Settings:
     recording_days: int = 30
     recording_preset: str = "veryfast"
     record_start: str = "open"  # "open": from the room's opening; "button": the organizer's
+    limits: signal_limits.SignalLimits = field(default_factory=signal_limits.SignalLimits)
 
     @property
     def join_prefix(self) -> str:
@@ -222,6 +225,10 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
     if dialin and not any(c.isdigit() for c in dialin):
         raise SettingsError(f"VISIO_DIALIN_NUMBER must be a phone number (got {dialin!r})")
     ldap = _ldap_options(raw)
+    try:
+        limits = signal_limits.parse(raw)
+    except signal_limits.LimitError as e:
+        raise SettingsError(str(e)) from e
     return Settings(
         data_dir=Path(raw["data_dir"]).expanduser().absolute(),
         caldav_listen=parse_listen(raw["caldav_listen"], "VISIO_CALDAV_LISTEN"),
@@ -267,6 +274,7 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         recording_days=_whole(raw["recording_days"], "VISIO_RECORDING_DAYS", minimum=0),
         recording_preset=_preset(raw["recording_preset"]),
         record_start=_record_start(raw["record_start"]),
+        limits=limits,
     )
 
 

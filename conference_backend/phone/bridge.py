@@ -97,14 +97,23 @@ class SilenceGate:
 class Bridge:
     """What joining a room made for one caller; `leave()` undoes it."""
 
-    def __init__(self, room: LiveRoom, leg: Leg, name: str, pool: MixerPool) -> None:
+    def __init__(
+        self,
+        room: LiveRoom,
+        leg: Leg,
+        name: str,
+        pool: MixerPool,
+        *,
+        pid: str | None = None,
+        marks: frozenset[str] = frozenset(),
+    ) -> None:
         self.room = room
         self.leg = leg
         self.pool = pool
-        self.pid = new_participant_id()
+        self.pid = pid or new_participant_id()
         self.track = VoiceTrack()
         self.voice = OpusVoice(self.track)
-        self.participant = PhoneParticipant(self.pid, name)
+        self.participant = PhoneParticipant(self.pid, name, marks=marks)
         self.publication = Publication(self.pid, "audio", "microphone", self.track, _no_keyframes)
         self.participant.publications["microphone"] = self.publication
         self._level = room.level_sink(self.pid)

@@ -1,21 +1,30 @@
-"""One phone call, as a state machine: prompt → collect the room number → join → in the room.
+"""One phone call, as a state machine: prompt → collect the room number → (lobby) → in the room.
 
 A wrong number, a retired room and a number that never existed take the same
 path and the same time (ANSWER_DELAY at least) and hear the same prompt. Two
 retries, then the call ends politely. Failures count against the caller's
 number and the source address (RateLimiter); once either is blocked the call
 ends at once. `*6` mutes and unmutes; the room closing says why, then hangs up.
+
+With the meeting's lobby on, a caller knocks like a web guest ("Téléphone …12 34")
+and hears that they are waiting until someone inside lets them in: a caller
+cannot prove who they are, and the number is printed on every join page. A
+caller removed by the organizer hears so and is hung up; the same number then
+knocks again, lobby or not (lobby.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Literal
 
 from conference_backend import schedule
+from conference_backend.lobby import RESTART, Knock
+from conference_backend.participant import new_participant_id
 from conference_backend.phone.bridge import Bridge, MixerPool, masked_name
 from conference_backend.phone.g711 import Pcm
 from conference_backend.phone.leg import Leg
@@ -32,6 +41,7 @@ KEY_TIMEOUT = 10.0  # seconds of silence on the keypad before the number counts 
 ANSWER_DELAY = 0.3  # every answer to a number takes at least this long
 STAR_WINDOW = 3.0  # "*" then "6" within this many seconds
 ROOM_CLOSED = "!"  # a pseudo key: the room closed under the caller
+LOBBY_REPEAT = 20.0  # seconds between two "please wait" prompts in the lobby
 
 
 @dataclass
@@ -226,9 +236,20 @@ class Call:
         if self._full(room):
             await self._say("full")
             return "full"
-        # No await from opening the room to being in it (see _lookup).
+        # No await from opening the room to being in it or knocking (see _lookup).
         name = masked_name(self.caller, self.ctx.settings.language)
-        bridge = Bridge(room, self.leg, name, self.ctx.mixers)
+        pid = new_participant_id()
+        marks = frozenset({f"phone:{self.caller}"})
+        if schedule.lobby_enabled(row.event, row.options) or room.removals.banned(marks):
+            verdict = await self._knock(room, pid, name, marks)
+            if verdict != "admitted":
+                return verdict
+            if room.closed:
+                await self._say("ended")
+                return "room closed while admitted"
+            while not self.keys.empty():  # keys typed while waiting mean nothing inside
+                self.keys.get_nowait()
+        bridge = Bridge(room, self.leg, name, self.ctx.mixers, pid=pid, marks=marks)
         bridge.participant.on_room_closed = self.room_closed
         self.bridge = bridge
         await bridge.enter()
@@ -242,6 +263,14 @@ class Call:
         star_at: float | None = None
         while True:
             key = await self.keys.get()
+            if key == ROOM_CLOSED and self.end_reason == "removed":
+                # Out of the mix at once: the removed caller hears the prompt, not the room.
+                await bridge.leave()
+                self.bridge = None
+                self.leg.stop_prompt()
+                self.leg.start_clock()
+                await self._say("removed")
+                return "removed"
             if key == ROOM_CLOSED:
                 self.leg.stop_prompt()
                 await self._say("cancelled" if self.end_reason == "cancelled" else "ended")
@@ -256,6 +285,52 @@ class Call:
                 await self._say("muted" if muted else "unmuted", wait=False)
             else:
                 star_at = None
+
+    # the lobby ---------------------------------------------------------------
+    async def _knock(self, room: LiveRoom, pid: str, name: str, marks: frozenset[str]) -> str:
+        """Wait in the lobby: "admitted", or why not (the caller was told)."""
+        loop = asyncio.get_running_loop()
+        limits = self.ctx.settings.limits
+        if self.ctx.rooms.cooldowns.remaining(room.id, marks, loop.time()) > 0:
+            await self._say("refused")
+            return "refused (cooling down)"
+        if len(room.knocks) >= limits.lobby_max_knocks:
+            await self._say("lobby_full")
+            return "lobby full"
+        verdict: asyncio.Future[str] = loop.create_future()
+
+        async def admit() -> None:
+            if not verdict.done():
+                verdict.set_result("admitted")
+
+        async def dismiss(reason: str) -> None:
+            if not verdict.done():
+                verdict.set_result(reason)
+
+        knock = Knock(pid, name, admit, dismiss, marks=marks, cooldown=marks, phone=True)
+        room.knocks[pid] = knock
+        log.info("phone caller %s knocks at room %s as %s", self._who(), room.id, pid)
+        try:
+            await room.broadcast({"type": "knock", **knock.public()})
+            waiting = await self.ctx.prompts.get("lobby")
+            while not verdict.done():
+                self.leg.stop_prompt()
+                self.leg.play(waiting)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(verdict), LOBBY_REPEAT)
+            self.leg.stop_prompt()
+        finally:
+            if room.knocks.get(pid) is knock:  # hung up while waiting: the knock goes too
+                del room.knocks[pid]
+                await room.broadcast({"type": "knock-resolved", "id": pid})
+        result = verdict.result()
+        if result == "admitted":
+            return result
+        if result == RESTART:
+            return "backend stopping"
+        said = {"refused": "refused", "full": "full", "cancelled": "cancelled"}
+        await self._say(said.get(result, "ended"))
+        return f"not admitted ({result})"
 
     # speaking -----------------------------------------------------------------
     async def _say(self, key: str, wait: bool = True) -> None:

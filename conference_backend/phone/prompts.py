@@ -42,6 +42,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "closed": "Cette réunion n'est pas ouverte. Au revoir.",
         "full": "La réunion est complète. Au revoir.",
         "opens": "La réunion ouvrira le {date} à {time}. Au revoir.",
+        "lobby": "Veuillez patienter : l'organisateur est prévenu et va vous faire entrer "
+        "dans la réunion.",
+        "refused": "Votre demande d'entrée a été refusée. Au revoir.",
+        "removed": "Vous avez été retiré de la réunion. Au revoir.",
+        "lobby_full": "Trop de personnes attendent déjà d'entrer. Veuillez rappeler dans "
+        "quelques minutes. Au revoir.",
     },
     "en": {
         "welcome": "Welcome. Please enter the meeting number, followed by the hash key.",
@@ -58,6 +64,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "closed": "This meeting is not open. Goodbye.",
         "full": "The meeting is full. Goodbye.",
         "opens": "The meeting opens on {date} at {time}. Goodbye.",
+        "lobby": "Please wait: the organizer has been told and will let you into the meeting.",
+        "refused": "Your request to join was declined. Goodbye.",
+        "removed": "You were removed from the meeting. Goodbye.",
+        "lobby_full": "Too many people are already waiting to join. Please call again in a "
+        "few minutes. Goodbye.",
     },
 }
 FIXED = [k for k in TEXTS["fr"] if k != "opens"]

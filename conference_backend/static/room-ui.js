@@ -6,7 +6,8 @@ export class RoomView {
   constructor(t, video, actions) {
     this.t = t;
     this.video = video;
-    this.actions = actions; // { admit(id), refuse(id) }
+    this.actions = actions; // { admit(id), refuse(id), remove(id) }
+    this.host = false; // the organizer or an invitee: may remove others
     this.people = new Map(); // id -> {id, name, audio, video}
     this.me = null;
     this.slots = [];
@@ -14,9 +15,12 @@ export class RoomView {
     this.soundBlocked = false;
   }
 
-  notice(key, extra = '') {
+  notice(key, extra = '', vars = {}) {
     const el = $('notice');
-    const text = key ? (this.t[key] || key) + extra : '';
+    let text = key ? (this.t[key] || key) + extra : '';
+    for (const [name, value] of Object.entries(vars)) {
+      if (value !== undefined) text = text.replace(`{${name}}`, String(value));
+    }
     el.textContent = text;
     el.hidden = !text;
     el.dataset.notice = key || '';
@@ -50,6 +54,15 @@ export class RoomView {
       if (!p.audio) state.push(this.t.muted);
       if (this.speaking.has(p.id)) state.push(this.t.speaking);
       li.textContent = p.name + (state.length ? ` — ${state.join(', ')}` : '');
+      if (this.host && !p.organizer) {
+        const remove = document.createElement('button');
+        remove.type = 'button';
+        remove.dataset.action = 'remove';
+        remove.textContent = this.t.remove;
+        remove.setAttribute('aria-label', this.t.remove_label.replace('{name}', p.name));
+        remove.onclick = () => this.actions.remove(p.id);
+        li.append(' ', remove);
+      }
       list.append(li);
     }
     if (!this.people.size) {

@@ -9,6 +9,7 @@ const storeKey = `visio-session:${cfg.socket}`;
 const view = new RoomView(t, video, {
   admit: (id) => send({ type: 'admit', id }),
   refuse: (id) => send({ type: 'refuse', id }),
+  remove: (id) => send({ type: 'remove', id }),
 });
 
 let ws = null;
@@ -37,7 +38,8 @@ function connect() {
   ws.onmessage = (e) => handle(JSON.parse(e.data));
   ws.onclose = (e) => {
     dropPeers();
-    if (finished || e.code === 4000) return;
+    // Nothing to say (no join asked yet, or a refused one): reconnect when there is.
+    if (finished || e.code === 4000 || !joinMsg) return;
     if (joined) view.notice('reconnecting');
     // Backoff with jitter: a restarted backend is not hit by every page at once.
     setTimeout(connect, backoff + Math.random() * backoff / 2);
@@ -138,6 +140,7 @@ async function handle(msg) {
       clearInterval(waitTimer);
       sessionStorage.setItem(storeKey, JSON.stringify({ session: msg.session }));
       joinMsg = { type: 'join', resume: msg.session };
+      view.host = Boolean(msg.host); // may remove others (the organizer, invitees)
       view.reset(msg.you, msg.participants);
       view.setSpeaking(msg.speaking || []);
       $('knocks').replaceChildren();
@@ -192,8 +195,8 @@ async function handle(msg) {
       finish(msg.reason);
       break;
     case 'error':
-      view.notice(`err_${msg.reason}`);
-      if (!joined && (msg.reason === 'bad-credentials' || msg.reason === 'name-required')) {
+      view.notice(`err_${msg.reason}`, '', { seconds: msg.retryAfter, max: msg.max });
+      if (!joined && ['bad-credentials', 'name-required', 'cool-down'].includes(msg.reason)) {
         joinMsg = null;
         show('lobby');
       }
@@ -217,7 +220,12 @@ function wire() {
   $('chat-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const input = e.target.elements.text;
-    if (input.value.trim()) send({ type: 'chat', text: input.value });
+    const text = input.value.trim();
+    if (text.length > cfg.chatMax) {
+      view.notice('err_chat-too-long', '', { max: cfg.chatMax });
+      return;
+    }
+    if (text) send({ type: 'chat', text });
     input.value = '';
   });
   const button = (action) => document.querySelector(`[data-action="${action}"]`);

@@ -1,0 +1,122 @@
+"""What one client may cost the signalling: message rates per socket, sockets per address.
+
+The numbers are settings (visio_core.limits.SignalLimits); this module only
+counts. Time is passed in (the loop's monotonic clock), so the counting is pure.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from visio_core.limits import Network, Rate, SignalLimits
+
+
+@dataclass
+class TokenBucket:
+    rate: Rate
+    tokens: float = -1.0  # full at the first take
+    at: float = 0.0
+
+    def take(self, now: float) -> bool:
+        if self.tokens < 0:
+            self.tokens = float(self.rate.burst)
+        else:
+            refill = (now - self.at) * self.rate.per_second
+            self.tokens = min(float(self.rate.burst), self.tokens + refill)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def wait(self) -> float:
+        """Seconds until the next message would be taken."""
+        return max(0.0, (1.0 - self.tokens) / self.rate.per_second)
+
+
+# Message types by bucket; anything else a socket sends is "other".
+BUCKETS = {"chat": "chat", "reaction": "reaction", "hand": "hand"}
+
+
+@dataclass
+class MessageLimiter:
+    """One socket's buckets. A refusal is reported at most once a second per bucket,
+    so a flood is not echoed back as a flood of errors."""
+
+    limits: SignalLimits
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    _told: dict[str, float] = field(default_factory=dict)
+    dropped: int = 0
+
+    def bucket_of(self, kind: object) -> str:
+        return BUCKETS.get(kind, "other") if isinstance(kind, str) else "other"
+
+    def allow(self, kind: object, now: float) -> tuple[bool, str, bool]:
+        """(allowed, bucket, tell the sender) for one message of type `kind`."""
+        name = self.bucket_of(kind)
+        bucket = self.buckets.get(name)
+        if bucket is None:
+            rate = {
+                "chat": self.limits.rate_chat,
+                "reaction": self.limits.rate_reaction,
+                "hand": self.limits.rate_hand,
+            }.get(name, self.limits.rate_other)
+            bucket = self.buckets[name] = TokenBucket(rate)
+        if bucket.take(now):
+            return True, name, False
+        self.dropped += 1
+        tell = now - self._told.get(name, -1e9) >= 1.0
+        if tell:
+            self._told[name] = now
+        return False, name, tell
+
+    def retry_after(self, bucket: str) -> float:
+        found = self.buckets.get(bucket)
+        return found.wait() if found is not None else 0.0
+
+
+class AddressSockets:
+    """Open signalling sockets per client address, capped."""
+
+    def __init__(self) -> None:
+        self.open: Counter[str] = Counter()
+
+    def acquire(self, address: str, cap: int) -> bool:
+        if self.open[address] >= cap:
+            return False
+        self.open[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        self.open[address] -= 1
+        if self.open[address] <= 0:
+            del self.open[address]
+
+
+def _trusted(address: str, proxies: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in proxies)
+
+
+def client_address(request: web.Request, proxies: tuple[Network, ...]) -> str:
+    """The client's address: the peer's, or, from a trusted proxy, the nearest
+    untrusted hop of X-Forwarded-For (the right-most ones were added by our proxies)."""
+    address = request.remote or ""
+    if not _trusted(address, proxies):
+        return address
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _trusted(hop, proxies):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return address  # a forged, unreadable hop: count it as the proxy itself
+        address = hop
+    return address

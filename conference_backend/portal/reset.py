@@ -112,7 +112,9 @@ async def ask_post(request: web.Request) -> web.StreamResponse:
     lang = await language(request)
     # The same work for every login, known or not: one row, no lookup, no SMTP.
     queued = resets.ask(request.app[DB], login, lang, settings.reset_mail_minutes * 60, time.time())
-    log.info("password reset %s for %r", "asked" if queued else "asked again (ignored)", login)
+    # Masked: people do type their password into the login field.
+    shown = login[:2] + "*" * max(len(login) - 2, 0)
+    log.info("password reset %s for %r", "asked" if queued else "asked again (ignored)", shown)
     context = {
         "step": "sent",
         "directory": _directory(settings),

@@ -268,7 +268,9 @@ async def bench(args: argparse.Namespace) -> None:
     results: dict[tuple[str, str, int], dict[str, Any]] = {}
     firsts: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(Path(tmp) / "stack", extra_env={"VISIO_ROOM_CAPACITY": "200"}).start()
+        # Every client comes from 127.0.0.1: lift the per-address socket cap (README, Limits).
+        env = {"VISIO_ROOM_CAPACITY": "200", "VISIO_SOCKETS_PER_ADDRESS": "1000"}
+        stack = Stack(Path(tmp) / "stack", extra_env=env).start()
         try:
             token = book(stack)
             assert stack.proc is not None

@@ -37,14 +37,25 @@ export class RoomView {
   remove(id) { this.people.delete(id); this.speaking.delete(id); this.renderPeople(); this.renderSlots(); }
 
   renderPeople() {
+    // Rows are kept and updated in place: speaking changes re-render often, and a
+    // row (or its "remove" button) rebuilt under the pointer would lose the click.
     const list = $('people');
-    list.replaceChildren();
-    const mine = document.createElement('li');
+    this.rows = this.rows || new Map(); // id -> { li, label, remove }
+    let mine = list.querySelector('li.me');
+    if (!mine) { mine = document.createElement('li'); mine.className = 'me'; }
     mine.textContent = `${this.me ? this.me.name : ''} (${this.t.you})`;
-    mine.className = 'me';
-    list.append(mine);
+    const wanted = [mine];
+    for (const id of [...this.rows.keys()]) if (!this.people.has(id)) this.rows.delete(id);
     for (const p of this.people.values()) {
-      const li = document.createElement('li');
+      let row = this.rows.get(p.id);
+      if (!row) {
+        const li = document.createElement('li');
+        const label = document.createElement('span');
+        li.append(label);
+        row = { li, label, remove: null };
+        this.rows.set(p.id, row);
+      }
+      const { li } = row;
       // Audio rooms have no video: the tile itself names the participant.
       li.dataset[this.video ? 'person' : 'participant'] = p.name;
       li.dataset.speaking = String(this.speaking.has(p.id));
@@ -53,24 +64,30 @@ export class RoomView {
       const state = [];
       if (!p.audio) state.push(this.t.muted);
       if (this.speaking.has(p.id)) state.push(this.t.speaking);
-      li.textContent = p.name + (state.length ? ` — ${state.join(', ')}` : '');
-      if (this.host && !p.organizer) {
+      row.label.textContent = p.name + (state.length ? ` — ${state.join(', ')}` : '');
+      if (this.host && !p.organizer && !row.remove) {
         const remove = document.createElement('button');
         remove.type = 'button';
         remove.dataset.action = 'remove';
         remove.textContent = this.t.remove;
-        remove.setAttribute('aria-label', this.t.remove_label.replace('{name}', p.name));
         remove.onclick = () => this.actions.remove(p.id);
         li.append(' ', remove);
+        row.remove = remove;
       }
-      list.append(li);
+      if (row.remove) {
+        row.remove.setAttribute('aria-label', this.t.remove_label.replace('{name}', p.name));
+      }
+      wanted.push(li);
     }
     if (!this.people.size) {
-      const li = document.createElement('li');
+      const li = list.querySelector('li.alone') || document.createElement('li');
       li.className = 'alone';
       li.textContent = this.t.alone;
-      list.append(li);
+      wanted.push(li);
     }
+    const same = wanted.length === list.children.length
+      && wanted.every((el, i) => list.children[i] === el);
+    if (!same) list.replaceChildren(...wanted);
   }
 
   setSpeaking(ids) { this.speaking = new Set(ids); this.renderPeople(); }

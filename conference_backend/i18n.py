@@ -124,7 +124,8 @@ ROOM: dict[str, dict[str, str]] = {
         "renouveler dans {seconds} s.",
         "err_rate-limited": "Vous envoyez trop de messages à la fois : patientez un instant.",
         "err_chat-too-long": "Message trop long : {max} caractères au plus.",
-        "err_not-allowed": "Seul l'organisateur peut retirer un participant.",
+        "err_not-allowed": "Vous ne pouvez pas retirer ce participant : seuls l'organisateur "
+        "et les invités le peuvent, et personne ne retire l'organisateur.",
     },
     "en": {
         "your_name": "Your name",
@@ -204,7 +205,8 @@ ROOM: dict[str, dict[str, str]] = {
         "{seconds} s.",
         "err_rate-limited": "You are sending too many messages at once: wait a moment.",
         "err_chat-too-long": "Message too long: {max} characters at most.",
-        "err_not-allowed": "Only the organizer can remove a participant.",
+        "err_not-allowed": "You cannot remove this participant: only the organizer and the "
+        "invitees can, and nobody removes the organizer.",
     },
 }
 

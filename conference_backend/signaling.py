@@ -322,6 +322,8 @@ class Session:
     async def remove(self, p: Participant, room: LiveRoom, target_id: str) -> None:
         """The organizer's (or a host's) "retirer": anyone but the organizer and oneself."""
         target = room.participants.get(target_id)
+        if target is None and p.host:
+            return  # gone already (another host was quicker, or they left)
         if not p.host or target is None or target.id == p.id or target.organizer:
             await self.send({"type": "error", "reason": "not-allowed"})
             return

@@ -75,10 +75,12 @@ class Client:
         self.close_code: int | None = None
 
     @classmethod
-    async def open(cls, link: str, source: str = "127.0.0.1") -> Client:
+    async def open(
+        cls, link: str, source: str = "127.0.0.1", headers: dict[str, str] | None = None
+    ) -> Client:
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(source, 0)))
         try:
-            ws = await http.ws_connect(socket_url(link), autoping=True)
+            ws = await http.ws_connect(socket_url(link), autoping=True, headers=headers)
         except BaseException:
             await http.close()
             raise

@@ -240,3 +240,40 @@ def test_one_address_opens_at_most_the_cap_of_sockets(user: DavUser) -> None:
             await close_all(clients)
 
     asyncio.run(scenario())
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(user: DavUser) -> None:
+    link, _ = book(user, "proxy.ics", starts_in=dt.timedelta(hours=3))
+
+    def via(address: str) -> dict[str, str]:
+        return {"X-Forwarded-For": f"192.0.2.200, {address}"}  # the proxy appended the last
+
+    async def opened(source: str, headers: dict[str, str]) -> Client | None:
+        try:
+            return await Client.open(link, source, headers)
+        except aiohttp.WSServerHandshakeError as e:
+            assert e.status == 429
+            return None
+
+    async def scenario() -> None:
+        clients: list[Client] = []
+        try:
+            # 127.0.0.1 is a trusted proxy (the default): each forwarded client has its cap.
+            for _ in range(SOCKET_CAP):
+                c = await opened("127.0.0.1", via("198.51.100.7"))
+                assert c is not None
+                clients.append(c)
+            assert await opened("127.0.0.1", via("198.51.100.7")) is None
+            other = await opened("127.0.0.1", via("198.51.100.8"))
+            assert other is not None
+            clients.append(other)
+            # Anyone else's X-Forwarded-For is not believed: their own address counts.
+            for i in range(SOCKET_CAP):
+                c = await opened("127.0.0.55", via(f"198.51.100.{20 + i}"))
+                assert c is not None
+                clients.append(c)
+            assert await opened("127.0.0.55", via("198.51.100.99")) is None
+        finally:
+            await close_all(clients)
+
+    asyncio.run(scenario())

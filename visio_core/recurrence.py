@@ -155,6 +155,7 @@ def _bounded(comp: Any, by: relativedelta, stop: dt.datetime) -> Any:
     for rule in rules:
         rule = copy.copy(rule)
         until = rule.get("UNTIL")
+        until = until if isinstance(until, list) or until is None else [until]
         if "COUNT" in rule:
             pass  # ends by itself; a sparse one is stopped by the CPU budget
         elif not until or naive_utc(until[0]) > naive_utc(end):

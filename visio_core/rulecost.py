@@ -160,17 +160,15 @@ def rule_of(value: Any) -> Rule | None:
     """A Rule from icalendar's vRecur (None: a rule dateutil could not read either)."""
     try:
         text = value.to_ical().decode()
-        freq = str(value["FREQ"][0]).upper()
+        # Parsed rules hold lists; rules built in code (vRecur({"FREQ": "WEEKLY"})) may not.
+        items = {str(k).upper(): v if isinstance(v, list) else [v] for k, v in value.items()}
+        freq = str(items["FREQ"][0]).upper()
         if freq not in UNIT:
             return None
-        interval = int(value.get("INTERVAL", [1])[0])
-        count = value.get("COUNT")
-        until = value.get("UNTIL")
-        parts = {
-            str(k).upper(): len(v) if isinstance(v, list) else 1
-            for k, v in value.items()
-            if str(k).upper().startswith("BY")
-        }
+        interval = int(items.get("INTERVAL", [1])[0])
+        count = items.get("COUNT")
+        until = items.get("UNTIL")
+        parts = {k: len(v) for k, v in items.items() if k.startswith("BY")}
         return Rule(
             freq=freq,
             interval=max(interval, 1),

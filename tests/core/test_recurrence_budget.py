@@ -270,3 +270,16 @@ def test_a_yearly_meeting_is_found_years_ahead() -> None:
     cal = event("FREQ=YEARLY;INTERVAL=4", start=":20280601T090000Z", end=":20280601T100000Z")
     found = when.next_occurrence(cal, NOW)
     assert found is not None and found.start.year == 2028
+
+
+def test_a_rule_built_in_code_is_read_like_a_parsed_one() -> None:
+    # The portal builds vRecur({"FREQ": "WEEKLY", "UNTIL": datetime}) with scalars.
+    from icalendar import vRecur
+
+    cal = event()
+    master = cal.walk("VEVENT")[0]
+    until = dt.datetime(2027, 3, 31, 21, 59, 59, tzinfo=dt.UTC)
+    master.add("RRULE", vRecur({"FREQ": "WEEKLY", "BYDAY": ["MO"], "UNTIL": until}))
+    found = recurrence.between(cal, NOW, NOW + dt.timedelta(days=21))
+    assert [c["DTSTART"].dt.weekday() for c in found] == [0, 0, 0]
+    assert excessive_recurrence(cal, LIMIT, NOW) is None

@@ -177,7 +177,7 @@ class Sink:
         self,
         uid: str,
         predicate: Callable[[list[Mail]], bool],
-        timeout: float = 20.0,
+        timeout: float = 60.0,
         what: str = "mail",
     ) -> list[Mail]:
         try:
@@ -187,7 +187,7 @@ class Sink:
             raise AssertionError(f"{e}; got for {uid}: {got}") from None
         return self.about(uid)
 
-    def wait_count(self, uid: str, count: int, timeout: float = 20.0) -> list[Mail]:
+    def wait_count(self, uid: str, count: int, timeout: float = 60.0) -> list[Mail]:
         return self.wait(uid, lambda ms: len(ms) >= count, timeout, f"{count} messages")
 
 

@@ -31,6 +31,7 @@ from conference_backend.lobby import RESTART, Knock, removal_until
 from conference_backend.participant import Participant, new_participant_id
 from conference_backend.rooms import CLOSED_CODE, LiveRoom
 from visio_core import tokens
+from visio_core.registry import Room
 
 log = logging.getLogger("visio.signaling")
 MAX_MESSAGE = 256 * 1024
@@ -184,10 +185,9 @@ class Session:
             keys_.add(f"login:{person.login}")
         return frozenset(keys_)
 
-    def _roles(self, person: Person) -> tuple[bool, bool]:
+    def _roles(self, person: Person, row: Room) -> tuple[bool, bool]:
         """(organizer, host): hosts are the organizer and the invitees the event names,
         known by their personal link or their account; guests and callers are not."""
-        row = self.admission.room
         organizer = bool(person.login) and person.login == row.owner
         if organizer or self.admission.person is not None:
             return organizer, True
@@ -216,7 +216,7 @@ class Session:
             room.knocks.pop(self.knock.id, None)
             self.knock = None
             await room.broadcast({"type": "knock-resolved", "id": pid})
-        organizer, host = self._roles(person)
+        organizer, host = self._roles(person, room.row)
         p = Participant(
             pid,
             person,

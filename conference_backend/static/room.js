@@ -86,11 +86,13 @@ async function startMedia(iceServers) {
   view.setSlots(view.slots, subscriber);
   if (!local) {
     local = await localMedia(video);
+    // Closed (removed, ended…) while the camera started: keep the closing notice.
+    if (finished) { stopLocal(); return; }
     view.notice(local.notice);
     if (local.stream && video) $('self').srcObject = local.stream;
     view.fillDevices(await devices(), currentDevices());
   }
-  if (!local.stream) return; // listen only
+  if (finished || !local.stream) return; // closed meanwhile, or listen only
   publisher = new Publisher(iceServers, send);
   const mic = local.stream.getAudioTracks()[0];
   const cam = local.stream.getVideoTracks()[0];
@@ -99,6 +101,10 @@ async function startMedia(iceServers) {
   if (screenTrack) publisher.add('screen', screenTrack);
   await publisher.negotiate();
   send({ type: 'media', audio: Boolean(mic) && audioOn, video: Boolean(cam) && videoOn });
+}
+
+function stopLocal() {
+  if (local && local.stream) local.stream.getTracks().forEach((tr) => tr.stop());
 }
 
 function currentDevices() {
@@ -116,7 +122,7 @@ function finish(reason) {
   clearInterval(waitTimer);
   sessionStorage.removeItem(storeKey);
   dropPeers();
-  if (local && local.stream) local.stream.getTracks().forEach((tr) => tr.stop());
+  stopLocal();
   if (screenTrack) screenTrack.stop();
   show('closed');
   document.body.dataset.closedReason = reason;
@@ -196,7 +202,8 @@ async function handle(msg) {
       break;
     case 'error':
       view.notice(`err_${msg.reason}`, '', { seconds: msg.retryAfter, max: msg.max });
-      if (!joined && ['bad-credentials', 'name-required', 'cool-down'].includes(msg.reason)) {
+      const again = ['bad-credentials', 'name-required', 'cool-down', 'busy', 'unavailable'];
+      if (!joined && again.includes(msg.reason)) {
         joinMsg = null;
         show('lobby');
       }

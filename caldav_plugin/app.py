@@ -22,7 +22,7 @@ from radicale.app.base import Access
 from radicale.log import logger as radicale_logger
 
 from caldav_plugin import agenda_index, credentials, dav, internal_api, request, services
-from caldav_plugin.ldap_auth import LoginUnavailable
+from caldav_plugin.login import Caller, LoginUnavailable, current_caller
 from caldav_plugin.writer import EventWriter
 from visio_core import ical
 from visio_core.recurrence import excessive_recurrence
@@ -193,18 +193,30 @@ class Application(RadicaleApplication):
         refusal = self._unreadable(environ)
         if refusal is not None:
             return refusal
+        # Who is asking, for the password throttle (caldav_plugin.login reads it).
+        caller = current_caller.set(
+            Caller(
+                str(environ.get("REMOTE_ADDR", "")) or "unknown",
+                str(environ.get("HTTP_X_FORWARDED_FOR", "")),
+                str(environ.get("HTTP_X_VISIO_CLIENT", "")),
+            )
+        )
         try:
             return super()._handle_request(environ)
-        except LoginUnavailable:
-            # The directory cannot check passwords now (logged by the auth plugin).
-            # 503 + Retry-After tells clients to come back; Radicale would say 500.
-            body = b"The account directory is unreachable; try again in a minute.\n"
+        except LoginUnavailable as e:
+            # The directory cannot check passwords now, or every check slot is taken
+            # (logged by the auth plugin). 503 + Retry-After tells clients to come
+            # back; Radicale would say 500. X-Visio-Refusal tells the backend which.
+            body = e.text.encode()
             headers = [
                 ("Content-Type", "text/plain; charset=utf-8"),
-                ("Retry-After", "60"),
+                ("Retry-After", str(e.retry_after)),
+                ("X-Visio-Refusal", e.reason),
                 ("Content-Length", str(len(body))),
             ]
             return "503 Service Unavailable", headers, [body]
+        finally:
+            current_caller.reset(caller)
 
     def do_PUT(
         self,

@@ -1,7 +1,8 @@
 """Radicale auth plugin over the local accounts store (`[auth] type = caldav_plugin.auth`).
 
-Passwords are checked with Argon2 (visio_core.accounts); caching and the
-portal's service passwords are shared with the LDAP plugin (caldav_plugin.login).
+Passwords are checked with Argon2 (visio_core.accounts); the throttle, the bound
+on checks at once, caching and the portal's service passwords are shared with the
+LDAP plugin (caldav_plugin.login).
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ The password check is the directory's (a bind as the person, so disabled or
 deleted entries fail at once); the accounts store adds the product's own
 state: an account the sync or an administrator disabled cannot log in either.
 A verified login is remembered for CACHE_SECONDS (as Radicale's cache_logins
-does for LDAP) so a client's burst of requests costs one bind.
+does for LDAP) so a client's burst of requests costs one bind; binds go through
+the same throttle and bounded concurrency as local passwords (caldav_plugin.login).
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ import logging
 from radicale import config
 
 from caldav_plugin import services
-from caldav_plugin.login import CachedLogin
+from caldav_plugin.login import CachedLogin, LoginUnavailable
 from ldap_sync.directory import Directory, DirectoryConfig, DirectoryError
+from visio_core.throttle import mask
 
 log = logging.getLogger("visio.caldav.ldap")
 CACHE_SECONDS = 15.0
-
-
-class LoginUnavailable(Exception):
-    """The directory cannot check passwords now; the server answers 503, not 401."""
+__all__ = ["Auth", "LoginUnavailable"]  # LoginUnavailable: the directory is down (503)
 
 
 class Auth(CachedLogin):
@@ -55,7 +54,7 @@ class Auth(CachedLogin):
         try:
             user = self._directory.authenticate(login, password)
         except DirectoryError as e:
-            log.error("LDAP directory unavailable, login of %r answered 503: %s", login, e)
+            log.error("LDAP directory unavailable, login of %s answered 503: %s", mask(login), e)
             raise LoginUnavailable(str(e)) from None
         if user is None:
             return ""

@@ -123,6 +123,9 @@ ROOM: dict[str, dict[str, str]] = {
         "err_cool-down": "Votre demande d'entrée vient d'être refusée : vous pourrez la "
         "renouveler dans {seconds} s.",
         "err_rate-limited": "Vous envoyez trop de messages à la fois : patientez un instant.",
+        "err_busy": "Trop de connexions en ce moment : réessayez dans {seconds} s.",
+        "err_unavailable": "La vérification du mot de passe est impossible pour le moment : "
+        "réessayez dans quelques minutes.",
         "err_chat-too-long": "Message trop long : {max} caractères au plus.",
         "err_not-allowed": "Vous ne pouvez pas retirer ce participant : seuls l'organisateur "
         "et les invités le peuvent, et personne ne retire l'organisateur.",
@@ -204,6 +207,8 @@ ROOM: dict[str, dict[str, str]] = {
         "err_cool-down": "Your request to join was just declined: you can ask again in "
         "{seconds} s.",
         "err_rate-limited": "You are sending too many messages at once: wait a moment.",
+        "err_busy": "Too many sign-ins right now: try again in {seconds} s.",
+        "err_unavailable": "Passwords cannot be checked right now: try again in a few minutes.",
         "err_chat-too-long": "Message too long: {max} characters at most.",
         "err_not-allowed": "You cannot remove this participant: only the organizer and the "
         "invitees can, and nobody removes the organizer.",

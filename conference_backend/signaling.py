@@ -29,6 +29,7 @@ from conference_backend.join import valid_token
 from conference_backend.limits import MessageLimiter, client_address
 from conference_backend.lobby import RESTART, Knock, removal_until
 from conference_backend.participant import Participant, new_participant_id
+from conference_backend.passwords import REFUSALS, check_password
 from conference_backend.rooms import CLOSED_CODE, LiveRoom
 from visio_core import tokens
 from visio_core.registry import Room
@@ -112,14 +113,14 @@ class Session:
         elif self.admission.person is not None:
             person, direct = self.admission.person, True
         elif msg.get("login"):
-            account = await asyncio.get_running_loop().run_in_executor(
-                None,
-                self.app[keys.ACCOUNTS].verify,
-                str(msg.get("login", ""))[:64],
-                str(msg.get("password", ""))[:1024],
-            )
+            # Checked by the CalDAV server's one throttle, like the portal's sign-in.
+            login, password = str(msg.get("login", ""))[:64], str(msg.get("password", ""))[:1024]
+            checked = await check_password(self.app, login, password, self.address, "room")
+            account = checked.account
             if account is None:
-                await self.send({"type": "error", "reason": "bad-credentials"})
+                reason = checked.refusal if checked.refusal in REFUSALS else "unavailable"
+                extra = {"retryAfter": checked.retry_after} if checked.retry_after else {}
+                await self.send({"type": "error", "reason": reason, **extra})
                 return
             person = Person(account.name, account.login, account.email)
             direct = is_invited(

@@ -15,6 +15,7 @@ from typing import Any
 
 from visio_core import i18n
 from visio_core import limits as signal_limits
+from visio_core import throttle as password_throttle
 from visio_core.categories import (
     DEFAULT_AUDIO_WORDS,
     DEFAULT_RECORD_WORDS,
@@ -82,6 +83,7 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "recording_preset": ("VISIO_RECORDING_PRESET", "veryfast"),
     "record_start": ("VISIO_RECORD_START", "open"),
     **signal_limits.OPTIONS,  # the room signalling's limits (visio_core/limits.py)
+    **password_throttle.OPTIONS,  # wrong-password lockouts, checks at once (throttle.py)
 }
 
 
@@ -164,6 +166,7 @@ class Settings:
     recording_preset: str = "veryfast"
     record_start: str = "open"  # "open": from the room's opening; "button": the organizer's
     limits: signal_limits.SignalLimits = field(default_factory=signal_limits.SignalLimits)
+    throttle: password_throttle.Policy = field(default_factory=password_throttle.Policy)
 
     @property
     def join_prefix(self) -> str:
@@ -229,6 +232,10 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         limits = signal_limits.parse(raw)
     except signal_limits.LimitError as e:
         raise SettingsError(str(e)) from e
+    try:
+        throttle = password_throttle.parse(raw)
+    except password_throttle.ThrottleError as e:
+        raise SettingsError(str(e)) from e
     return Settings(
         data_dir=Path(raw["data_dir"]).expanduser().absolute(),
         caldav_listen=parse_listen(raw["caldav_listen"], "VISIO_CALDAV_LISTEN"),
@@ -275,6 +282,7 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         recording_preset=_preset(raw["recording_preset"]),
         record_start=_record_start(raw["record_start"]),
         limits=limits,
+        throttle=throttle,
     )
 
 

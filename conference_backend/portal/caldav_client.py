@@ -1,7 +1,9 @@
 """The portal talks to the calendar server as the user, over CalDAV like any client.
 
 Signing in is a real PROPFIND with the given password, so local and LDAP
-accounts, Radicale's delays after failures and any rate limits all apply.
+accounts, Radicale's delays after failures and the password throttle all apply
+(caldav_plugin.login); the person's address goes with it, vouched under the
+server key (visio_core/client_address.py), so the throttle counts the person.
 Afterwards the portal writes with `tokens.service_password` (a short-lived
 password minted from the server key): the user's real password is never kept.
 """
@@ -18,7 +20,7 @@ from xml.sax.saxutils import escape
 
 import aiohttp
 
-from visio_core import tokens
+from visio_core import client_address, tokens
 
 DAV = "DAV:"
 CALDAV = "urn:ietf:params:xml:ns:caldav"
@@ -36,6 +38,14 @@ class CalDavError(Exception):
 
 class DirectoryDown(CalDavError):
     """503 on sign-in: the directory (LDAP) behind the server does not answer."""
+
+
+class Busy(CalDavError):
+    """503 on sign-in: every password-check slot is taken; try again after `retry_after`."""
+
+    def __init__(self, status: int, reason: str, retry_after: int) -> None:
+        super().__init__(status, reason)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -68,15 +78,26 @@ class CalDav:
     def url(self, path: str) -> str:
         return urljoin(self.base, path)
 
-    async def authenticate(self, login: str, password: str) -> bool:
-        """True if the server accepts these credentials; raises if it cannot tell."""
+    async def authenticate(
+        self, login: str, password: str, client: str = "", via: str = ""
+    ) -> bool:
+        """True if the server accepts these credentials; raises if it cannot tell.
+
+        `client` is the person's address and `via` the surface ("portal", "room"):
+        the server's throttle counts and logs them instead of this backend's address.
+        """
         if not login or "/" in login or not password:
             return False
+        headers = {"Depth": "0", "Content-Type": "application/xml"}
+        if client:
+            headers[client_address.HEADER] = client_address.vouch(
+                self.key, client, via or "backend", login, time.time()
+            )
         async with self.http.request(
             "PROPFIND",
             self.url(quote(login) + "/"),
             auth=aiohttp.BasicAuth(login, password),
-            headers={"Depth": "0", "Content-Type": "application/xml"},
+            headers=headers,
             data=b'<?xml version="1.0"?><propfind xmlns="DAV:"><prop><resourcetype/></prop>'
             b"</propfind>",
             timeout=TIMEOUT,
@@ -86,6 +107,9 @@ class CalDav:
                 return True
             if r.status in (401, 403):
                 return False
+            if r.status == 503 and r.headers.get("X-Visio-Refusal") == "busy":
+                after = r.headers.get("Retry-After", "")
+                raise Busy(r.status, r.reason or "", int(after) if after.isdigit() else 5)
             if r.status == 503:
                 raise DirectoryDown(r.status, r.reason or "")
             raise CalDavError(r.status, r.reason or "")

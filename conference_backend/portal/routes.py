@@ -11,9 +11,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from conference_backend.identity import Person, resume_token
+from conference_backend.limits import client_address
 from conference_backend.participant import new_participant_id
+from conference_backend.passwords import check_password
 from conference_backend.portal import busy, meetings, occurrences
-from conference_backend.portal.caldav_client import CalDav, CalDavError, DirectoryDown
+from conference_backend.portal.caldav_client import CalDav, CalDavError
 from conference_backend.portal.session import (
     PORTAL,
     check_csrf,
@@ -70,6 +72,14 @@ async def take_flash(request: web.Request) -> str:
 
 
 # signing in ----------------------------------------------------------------------
+SIGN_IN_REFUSALS = {  # conference_backend.passwords' refusal -> the page's sentence
+    "bad-credentials": "bad_credentials",
+    "busy": "signin_busy",
+    "directory-down": "directory_down",
+    "server-down": "server_down",
+}
+
+
 async def login_page(request: web.Request) -> web.StreamResponse:
     if user(request, await session(request)) is not None:
         raise web.HTTPSeeOther("/")
@@ -82,21 +92,21 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     t = TEXT[lang]
     login = str(form.get("login") or "").strip().lower()[:64]
     password = str(form.get("password") or "")
-    error = ""
-    try:
-        ok = await caldav(request).authenticate(login, password)
-        account = request.app[PORTAL].accounts().get(login) if ok else None
-        if account is None or account.disabled:
-            error = t["bad_credentials"]
-    except DirectoryDown:
-        error = t["directory_down"]
-    except (CalDavError, OSError, TimeoutError) as e:
-        log.warning("portal sign-in could not reach the CalDAV server: %s", e)
-        error = t["server_down"]
-    if error:
-        return await render(
-            request, "portal/login.html", {"error": error, "login": login}, status=401
+    # Checked by the CalDAV server's one throttle, counted for this person's address.
+    address = client_address(request, request.app[PORTAL].settings.limits.trusted_proxies)
+    checked = await check_password(request.app, login, password, address, "portal")
+    if checked.account is None:
+        error = t[SIGN_IN_REFUSALS[checked.refusal]]
+        is_busy = checked.refusal == "busy"
+        page = await render(
+            request,
+            "portal/login.html",
+            {"error": error, "login": login},
+            status=503 if is_busy else 401,
         )
+        if is_busy:
+            page.headers["Retry-After"] = str(checked.retry_after)
+        return page
     s = await session(request)
     s.invalidate()  # a fresh session (and CSRF token) after signing in: no fixation
     s = await session(request)

@@ -33,6 +33,7 @@ TEXT: dict[str, dict[str, str]] = {
         "directory_down": "L'annuaire des comptes ne répond pas pour le moment : la connexion "
         "est impossible. Réessayez dans quelques minutes ou appelez le support.",
         "server_down": "Le serveur d'agenda ne répond pas. Réessayez dans quelques minutes.",
+        "signin_busy": "Trop de connexions en ce moment : réessayez dans quelques secondes.",
         "expired_form": "Le formulaire a expiré : rechargez la page et recommencez.",
         "home": "Accueil",
         "instant": "Réunion instantanée",
@@ -190,6 +191,7 @@ TEXT: dict[str, dict[str, str]] = {
         "directory_down": "The account directory is not answering right now: signing in is "
         "impossible. Try again in a few minutes or call support.",
         "server_down": "The calendar server is not answering. Try again in a few minutes.",
+        "signin_busy": "Too many sign-ins right now: try again in a few seconds.",
         "expired_form": "The form expired: reload the page and try again.",
         "home": "Home",
         "instant": "Instant meeting",

@@ -8,6 +8,7 @@ complete fragment (two seconds at most) even when the process is killed.
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -122,10 +123,17 @@ class FileOutput:
         self.muxer.write(packet, video)
 
     def close(self) -> int:
+        """Write the last fragment and sync the file: once this returns, the file is final."""
         try:
             self.muxer.close()
         finally:
             size = self.path.stat().st_size if self.path.exists() else 0
+        if size:  # no file at all when stopped before its first frame
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # the row saying "ended" must never outlive the bytes (power loss)
+            finally:
+                os.close(fd)
         return size
 
 

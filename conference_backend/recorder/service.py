@@ -119,6 +119,7 @@ class RecordingService:
         self.active: dict[str, Active] = {}
         self.stopping = False
         self._mails: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] = set()  # recorders being stopped
         self._bad_urls: set[str] = set()
         self._failed: dict[str, float] = {}  # room id -> when its recorder failed to start
         self.requested: set[str] = set()  # VISIO_RECORD_START=button: started by the organizer
@@ -225,18 +226,17 @@ class RecordingService:
             log.info("room %s: recording asked for by %s", room_id, login)
         else:
             self.requested.discard(room_id)
-            log.info("room %s: recording stopped by %s", room_id, login)
+            log.info("room %s: recording stop asked for by %s", room_id, login)
             await self.stop(room_id, ended=True)
         return True
 
     async def start(self, room: LiveRoom, record: bool, url: str | None) -> None:
-        rec_id = seg_id = None
+        rec_id = None
         path = None
         if record:
             occurrence = occurrence_key(room)
             rec_id = self.store.open(room.id, occurrence, room.row.owner, room.row.summary)
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-            path = self.folder / _safe(room.id) / f"{rec_id}-{_safe(occurrence)}-{stamp}.mp4"
+            path = self._segment_path(room.id, rec_id, occurrence)
         recorder = Recorder(
             room.id,
             room.row.summary,
@@ -247,6 +247,12 @@ class RecordingService:
         )
         try:
             await recorder.start()
+        except asyncio.CancelledError:
+            # The backend stops while this recorder starts: it is stopped like any other (its
+            # file closed and listed), else its process would outlive the backend's.
+            self._register(room, recorder, rec_id, path)
+            await self.stop(room.id, ended=False)
+            raise
         except Exception as e:
             log.error(
                 "recording of room %s cannot start: %s: %s",
@@ -260,9 +266,7 @@ class RecordingService:
                 self._notify_failure(room.id, room.row.owner, room.row.summary, "disk", str(e))
             return
         self._failed.pop(room.id, None)
-        if rec_id is not None and path is not None:
-            seg_id = self.store.add_segment(rec_id, path)
-        act = self.active[room.id] = Active(room, recorder, rec_id, seg_id)
+        act = self._register(room, recorder, rec_id, path)
         log.info(
             "room %s: recording%s started%s",
             room.id,
@@ -270,6 +274,25 @@ class RecordingService:
             f", streaming to {mask_url(url)}" if url else "",
         )
         self.follow(act)
+
+    def _segment_path(self, room_id: str, rec_id: int, occurrence: str) -> Path:
+        """A new file for each segment, even when one starts within the second of the last."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        folder, name = self.folder / _safe(room_id), f"{rec_id}-{_safe(occurrence)}-{stamp}"
+        path, n = folder / f"{name}.mp4", 1
+        while path.exists():
+            n += 1
+            path = folder / f"{name}.{n}.mp4"
+        return path
+
+    def _register(
+        self, room: LiveRoom, recorder: Recorder, rec_id: int | None, path: Path | None
+    ) -> Active:
+        seg_id = None
+        if rec_id is not None and path is not None:
+            seg_id = self.store.add_segment(rec_id, path)
+        act = self.active[room.id] = Active(room, recorder, rec_id, seg_id)
+        return act
 
     async def stop(self, room_id: str, ended: bool) -> None:
         act = self.active.pop(room_id, None)
@@ -281,15 +304,33 @@ class RecordingService:
             p = act.room.participants.get(pid)
             if p is not None:
                 self._tell(p, False)
+        # A task of its own, which shutdown() waits for: cancelling this pass (the backend
+        # stopping) must neither leave the recorder running nor its segment unrecorded.
+        task = asyncio.get_running_loop().create_task(self._close(act, ended))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        await asyncio.shield(task)
+
+    async def _close(self, act: Active, ended: bool) -> None:
         await act.recorder.stop()
-        stats = act.recorder.stats
+        # Logged only now: "recording stopped" means that nothing writes the file any more.
+        stats, path = act.recorder.stats, act.recorder.file_path
+        if path is None:
+            what = ""
+        elif not path.exists():
+            what = f"; nothing was written to {path}"  # stopped before its first frame
+        elif act.recorder.finished:
+            what = f"; file {path} closed"
+        else:
+            what = f"; file {path} kept as written"  # the recorder had to be killed
         log.info(
-            "room %s: recording stopped (%d frames, %d late, %.1f s of CPU, %d bytes)",
-            room_id,
+            "room %s: recording stopped (%d frames, %d late, %.1f s of CPU, %d bytes)%s",
+            act.room.id,
             stats.frames,
             stats.late_frames,
             stats.cpu_seconds,
             act.recorder.size,
+            what,
         )
         if act.segment_id is not None:
             self.store.end_segment(act.segment_id, act.recorder.size)
@@ -313,6 +354,8 @@ class RecordingService:
 
     async def shutdown(self) -> None:
         self.stopping = True
+        if self._closing:  # stops that the cancelled pass had begun
+            await asyncio.gather(*self._closing, return_exceptions=True)
         for room_id in list(self.active):
             await self.stop(room_id, ended=False)
         if self._mails:

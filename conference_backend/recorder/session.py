@@ -73,6 +73,7 @@ class Recorder:
         self.job = Job(room_id, title, str(file) if file else None, stream_url, preset)
         self.inbox: Any = _CONTEXT.Queue()
         self.stats = Stats()
+        self.finished = False  # the worker closed its file itself (not killed)
         self.dropped = 0  # frames dropped since the backlog overflowed
         self.needs_keyframe = False  # the worker waits for a keyframe of the main picture
         self._reports: Any = _CONTEXT.Queue()
@@ -83,6 +84,7 @@ class Recorder:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._process: Any = None
         self._reader: threading.Thread | None = None
+        self._spawned: asyncio.Future[None] | None = None
         self._ready = threading.Event()
         self._start_error: str | None = None
 
@@ -99,13 +101,18 @@ class Recorder:
             name=f"record {self.room_id}",
             daemon=True,
         )
-        await asyncio.to_thread(self._process.start)
-        self._reader = threading.Thread(target=self._read, name=f"recorder reports {self.room_id}")
-        self._reader.start()
+        # Its own future: a stop() after this start was cancelled half-way waits for it.
+        self._spawned = asyncio.ensure_future(asyncio.to_thread(self._spawn))
+        await asyncio.shield(self._spawned)
         ready = await asyncio.to_thread(self._ready.wait, START_TIMEOUT)
         if self._start_error is not None or not ready:
             await self._join()
             raise RecorderError(self._start_error or "the recorder did not start in time")
+
+    def _spawn(self) -> None:
+        self._process.start()
+        self._reader = threading.Thread(target=self._read, name=f"recorder reports {self.room_id}")
+        self._reader.start()
 
     def follow(
         self, voices: list[Publication], main: Publication | None, main_name: str, names: list[str]
@@ -141,6 +148,9 @@ class Recorder:
             self._main = None
 
     async def stop(self) -> None:
+        """Returns once the recorder process has ended: its file is closed (last fragment
+        written, synced: `finished`) or, if it had to be killed, kept as written; in both
+        cases nothing writes to it any more."""
         for pub in self._voices.values():
             pub.sinks.discard(self._audio_sink)
         self._voices.clear()
@@ -151,13 +161,16 @@ class Recorder:
         await self._join()
 
     async def _join(self) -> None:
+        if self._spawned is not None:
+            await asyncio.gather(self._spawned, return_exceptions=True)
         process = self._process
-        if process is not None:
+        if process is not None and process.pid is not None:  # started
             await asyncio.to_thread(process.join, STOP_TIMEOUT)
             if process.is_alive():
                 log.error("recorder of room %s did not stop: killed", self.room_id)
                 process.kill()
                 await asyncio.to_thread(process.join, 5)
+        self._ready.set()  # a start() still waiting gives up: there is nothing left to wait for
         self._reports.put(None)  # ends the reader
         if self._reader is not None:
             await asyncio.to_thread(self._reader.join, 10)
@@ -183,8 +196,9 @@ class Recorder:
                 self._call(self.on_failure, message[1], message[2])
             elif kind == "keyframe":
                 self.needs_keyframe = True
-            elif kind == "done":
+            elif kind == "done":  # sent after the file is closed
                 self.stats = Stats(**message[1])
+                self.finished = True
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
         if self._loop is not None and not self._loop.is_closed():

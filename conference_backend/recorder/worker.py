@@ -186,9 +186,10 @@ class Worker:
             try:
                 output.write(packet, video)
             except (av.error.FFmpegError, OSError) as e:
-                self._file_failed(e)
+                # Closed before the failure is logged: "stopped" means nothing writes it any more.
                 with contextlib.suppress(av.error.FFmpegError, OSError):
                     self.stats.size = output.close()
+                self._file_failed(e)
                 output = None
         return output
 

@@ -17,6 +17,7 @@ class Probe:
     video_packets: int
     audio_seconds: float
     loudest: float  # highest RMS of one second of audio, full scale = 1.0
+    corrupt: int  # packets cut short (read while written, or killed): skipped, as players do
 
 
 def probe(path: Path) -> Probe:
@@ -24,11 +25,13 @@ def probe(path: Path) -> Probe:
         assert container.streams.video and container.streams.audio, "video and audio expected"
         video = container.streams.video[0]
         width, height = video.codec_context.width, video.codec_context.height
-        last, count, samples, loudest = 0.0, 0, 0, 0.0
+        last, count, samples, loudest, corrupt = 0.0, 0, 0, 0.0, 0
         first: float | None = None
         window: list[np.ndarray] = []
         for packet in container.demux():
-            if packet.stream.type == "video" and packet.pts is not None:
+            if packet.is_corrupt:
+                corrupt += 1
+            elif packet.stream.type == "video" and packet.pts is not None:
                 t = float(packet.pts * packet.time_base)
                 first = t if first is None else min(first, t)
                 last, count = max(last, t), count + 1
@@ -42,4 +45,15 @@ def probe(path: Path) -> Probe:
                         loudest = max(loudest, float(np.sqrt(np.mean(block**2))))
                         window = []
         rate = container.streams.audio[0].codec_context.sample_rate or 48000
-    return Probe(last - (first or 0.0), width, height, count, samples / rate, loudest)
+    return Probe(last - (first or 0.0), width, height, count, samples / rate, loudest, corrupt)
+
+
+def holds(path: Path, seconds: float, voice: bool = True) -> Probe | None:
+    """The file's probe once it holds `seconds` of picture and sound (and a voice), else None.
+
+    For polling a file that is still being written: its last fragment may be incomplete.
+    """
+    got = probe(path)
+    if got.duration > seconds and got.audio_seconds > seconds and (got.loudest > 0.01 or not voice):
+        return got
+    return None

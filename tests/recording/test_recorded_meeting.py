@@ -18,7 +18,7 @@ from playwright.sync_api import Page
 from tests.browser.conftest import Browsers, book
 from tests.browser.pages import join_as_guest, open_room, wait_state
 from tests.e2e.conftest import PASSWORD, DavUser, new_user
-from tests.recording.media import probe
+from tests.recording.media import holds, probe
 from tests.recording.rtmp import RtmpServer
 from tests.support.stack import Stack, wait_for
 
@@ -27,6 +27,14 @@ KEY = "k3y-SECRET-1234"
 
 def segments(stack: Stack) -> list[Path]:
     return sorted((stack.data_dir / "recordings").glob("*/*.mp4"))
+
+
+def stopped(stack: Stack, path: Path) -> bool:
+    """The backend says this file's recording stopped: the file is closed, nothing writes it."""
+    return any(
+        "recording stopped" in line and f"file {path} closed" in line
+        for line in stack.log_text().splitlines()
+    )
 
 
 def enter(page: Page, name: str) -> None:
@@ -63,6 +71,7 @@ def notices(stack: Stack) -> list[email.message.EmailMessage]:
 def test_recorded_and_streamed_meeting(
     stack: Stack, user: DavUser, browsers: Browsers, rtmp: RtmpServer
 ) -> None:
+    earlier = set(segments(stack))  # other tests' recordings, in the same stack
     link = book(
         user,
         "recorded.ics",
@@ -93,8 +102,11 @@ def test_recorded_and_streamed_meeting(
     enter(bob, "Bob")
     bob.click('[data-action="mute"]')  # Bob listens first
 
+    def mine() -> list[Path]:  # in the order they were started
+        return sorted(set(segments(stack)) - earlier, key=lambda p: p.stat().st_mtime_ns)
+
     # Recording to a file and streaming to the ingest, from the opening.
-    wait_for(lambda: segments(stack), timeout=20, what="a recording segment")
+    wait_for(mine, timeout=20, what="a recording segment")
     wait_for(lambda: rtmp.recorded(), timeout=20, what="the stream at the ingest")
     speaker_is(bob, "Alice")
     wait_for(lambda: "recording shows Alice (camera)" in stack.log_text(), what="Alice shown")
@@ -115,19 +127,29 @@ def test_recorded_and_streamed_meeting(
     # Someone leaves: the recording goes on.
     bob.click('[data-action="leave"]')
     wait_state(bob, "closed")
-    first = segments(stack)[0]
+    (first,) = mine()
     size = first.stat().st_size
     wait_for(lambda: first.stat().st_size > size, timeout=10, what="the file still growing")
+    # What is asserted after the restart is on disk before it, however fast the steps
+    # above went: 3 s of picture and sound with a voice, and 2 s of it at the ingest.
+    wait_for(lambda: holds(first, 3), timeout=60, interval=0.5, what="3 s in the first segment")
+    wait_for(
+        lambda: holds(rtmp.recorded()[0], 2), timeout=60, interval=0.5, what="2 s at the ingest"
+    )
 
     # The backend restarts: the first segment stays playable, a second one starts.
     stack.restart()
+    assert stopped(stack, first)  # the old backend closed it before exiting
     wait_state(alice, "joined", timeout=30)
-    wait_for(lambda: len(segments(stack)) == 2, timeout=30, what="a second segment")
+    wait_for(lambda: len(mine()) == 2, timeout=30, what="a second segment")
     before = probe(first)
     assert (before.width, before.height) == (1280, 720)
     assert before.duration > 3, before
     assert before.audio_seconds > 3, before
     assert before.loudest > 0.01, before  # somebody spoke, and it is in the mix
+    assert before.corrupt == 0, before  # closed properly, not cut
+    second = mine()[1]
+    wait_for(lambda: holds(second, 1, voice=False), timeout=60, interval=0.5, what="1 s more")
 
     # The meeting ends: the organizer gets the download link, for them only.
     alice.click('[data-action="leave"]')
@@ -140,15 +162,17 @@ def test_recorded_and_streamed_meeting(
     url = re.search(r"http\S+/recordings/(\d+)", mail.get_content())
     assert url is not None
     rec_id = url.group(1)
-    second = segments(stack)[1]
+    assert stopped(stack, second)  # logged before the mail was sent
     after = probe(second)
     assert (after.width, after.height) == (1280, 720) and after.duration > 1, after
+    assert after.corrupt == 0, after
 
     # What the ingest received is the same composed output.
     rtmp.stop()
     streamed = probe(rtmp.recorded()[0])
     assert (streamed.width, streamed.height) == (1280, 720) and streamed.duration > 2, streamed
     assert streamed.audio_seconds > 2 and streamed.loudest > 0.01, streamed
+    assert streamed.corrupt == 0, streamed
     assert KEY not in stack.log_text()
     assert "rtmp://127.0.0.1" in stack.log_text()  # logged, masked
 
@@ -202,10 +226,13 @@ def test_audio_room_recording_shows_a_card_and_carries_the_voice(
     enter(page, "Alice")
     assert page.locator('[data-role="recording-indicator"]').inner_text().endswith("Recording")
     new = wait_for(lambda: set(segments(stack)) - before, timeout=20, what="a recording")
-    path = next(iter(new))
-    wait_for(lambda: path.stat().st_size > 150_000, timeout=30, what="a few seconds recorded")
+    (path,) = new
+    # Her voice, although nobody else was there to hear it: wait until the file holds it.
+    wait_for(lambda: holds(path, 2), timeout=60, interval=0.5, what="2 s with her voice")
     page.click('[data-action="leave"]')
-    wait_for(lambda: "recording stopped" in stack.log_text().split(str(path))[-1], timeout=20)
+    # This file's own line (another room's recording may stop meanwhile): it is final.
+    wait_for(lambda: stopped(stack, path), timeout=30, what="the recording stopped")
     got = probe(path)
     assert (got.width, got.height) == (1280, 720) and got.duration > 2, got
-    assert got.loudest > 0.01, got  # her voice, although nobody else was there to hear it
+    assert got.loudest > 0.01, got
+    assert got.corrupt == 0, got  # closed: no packet cut short

@@ -10,8 +10,8 @@ from playwright.sync_api import Page
 from tests.browser.conftest import Browsers, book
 from tests.browser.pages import join_as_guest, open_room, wait_state
 from tests.e2e.conftest import PASSWORD, new_user
-from tests.recording.media import probe
-from tests.recording.test_recorded_meeting import notices, segments
+from tests.recording.media import holds, probe
+from tests.recording.test_recorded_meeting import notices, segments, stopped
 from tests.support.stack import Stack, wait_for
 
 
@@ -63,13 +63,15 @@ def test_the_organizer_starts_and_stops_the_recording(
     recording_is(host, True)
     recording_is(guest, True)
     path = wait_for(lambda: segments(button_stack), what="a segment")[0]
-    wait_for(lambda: path.stat().st_size > 150_000, timeout=30, what="a few seconds recorded")
+    wait_for(lambda: holds(path, 2), timeout=60, interval=0.5, what="2 s with a voice recorded")
 
     host.click('[data-action="stop-recording"]')
     recording_is(host, False)
     recording_is(guest, False)
     mail = wait_for(lambda: notices(button_stack), timeout=20, what="the organizer's mail")[0]
     assert mail["To"] == f"{organizer.login}@example.org" and "/recordings/" in mail.get_content()
+    assert stopped(button_stack, path)  # logged once the file was closed, before the mail
     got = probe(path)
     assert (got.width, got.height) == (1280, 720) and got.duration > 2, got
+    assert got.loudest > 0.01 and got.corrupt == 0, got
     assert guest.evaluate("document.body.dataset.roomState") == "joined"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from icalendar import Calendar
@@ -26,8 +25,10 @@ def room_of(
 ) -> Room | None:
     """The registry row a stored event stands for, as the PUT that stored it wrote it.
 
-    A copy delivered to an attendee carries the organizer's room id and number, but
-    the room is the organizer's: the copy that a PUT would give the room.
+    Only the organizer's copy stands for a room, and only when it carries the
+    server's mark for this owner and UID (tokens.room_claim); a copy written
+    before marks existed carries none and is taken unless a marked copy claims
+    the same room (`rooms_from_calendars`). Any other copy grants nothing.
     """
     identity = conference.room_identity(cal)
     kind = conference.room_kind(cal, svc.settings.rules)
@@ -37,7 +38,7 @@ def room_of(
     if role_of(cal, svc.accounts.get(owner), svc.accounts).kind == "attendee":
         return None
     room_id, number = identity
-    if not tokens.is_room_number(number):
+    if not tokens.is_room_number(number) or ownership(svc, owner, cal) == FORGED:
         return None
     token = tokens.room_token(svc.key, room_id)
     text = ical.serialize(cal)
@@ -57,6 +58,20 @@ def room_of(
     )
 
 
+VERIFIED, LEGACY, FORGED = "verified", "legacy", "forged"
+
+
+def ownership(svc: services.Services, owner: str, cal: Calendar) -> str:
+    """Whether this copy's room is its own: marked by the server, unmarked (written
+    before marks existed), or marked for someone else (copied: it claims nothing)."""
+    identity = conference.room_identity(cal)
+    claim = conference.room_claim(cal)
+    if identity is None or not claim:
+        return LEGACY
+    ok = tokens.check_room_claim(svc.key, identity[0], owner, ical.uid_of(cal), claim)
+    return VERIFIED if ok else FORGED
+
+
 def parsed(item: Any) -> Calendar | None:
     try:
         return ical.parse(item.serialize())
@@ -65,34 +80,61 @@ def parsed(item: Any) -> Calendar | None:
         return None
 
 
-def rooms_from_calendars(svc: services.Services, storage: Any) -> Iterator[Room]:
-    """The rooms of every calendar (call with the storage lock held)."""
-    seen_numbers: set[str] = set()
-    seen_ids: set[str] = set()
+def rooms_from_calendars(
+    svc: services.Services, storage: Any, report: list[str] | None = None
+) -> list[Room]:
+    """The rooms of every calendar (call with the storage lock held).
+
+    Deterministic whatever order the folders are read in: a room goes to the copy
+    the server marked as its owner's; among unmarked copies (written before marks
+    existed), to the one the registry already names, then by path. Every other
+    copy that carries a room id is named in `report`.
+    """
+    report = report if report is not None else []
+    known = {(r.owner, r.uid): r.room_id for r in svc.registry.all()}
+    found: list[tuple[int, str, Room]] = []
     for calendar in every_calendar(storage):
         for item in calendar.get_all():
             cal = parsed(item)
-            room = room_of(svc, calendar.path, item.href or "", cal) if cal else None
+            if cal is None:
+                continue
+            place = f"{calendar.path}/{item.href}"
+            owner = owner_of(calendar.path)
+            room = room_of(svc, calendar.path, item.href or "", cal)
             if room is None:
+                identity = conference.room_identity(cal)
+                if identity and ownership(svc, owner, cal) == FORGED:
+                    report.append(f"{place} claims room {identity[0]}, which is not its own")
                 continue
-            if room.room_id in seen_ids or room.room_number in seen_numbers:
-                log.warning(
-                    "skipping %s/%s: room %s already taken", calendar.path, item.href, room.room_id
-                )
-                continue
-            seen_ids.add(room.room_id)
-            seen_numbers.add(room.room_number)
-            yield room
+            if ownership(svc, owner, cal) == VERIFIED:
+                rank = 0
+            else:
+                rank = 1 if known.get((owner, room.uid)) == room.room_id else 2
+            found.append((rank, place, room))
+    rooms: list[Room] = []
+    taken: dict[str, str] = {}
+    for _rank, place, room in sorted(found, key=lambda f: (f[0], f[1])):
+        holder = taken.get(room.room_id) or taken.get(room.room_number)
+        if holder is not None:
+            report.append(f"{place} claims room {room.room_id}, which is {holder}'s")
+            continue
+        taken[room.room_id] = taken[room.room_number] = f"{room.owner}/{room.uid}"
+        rooms.append(room)
+    for line in report:
+        log.warning("rebuild: %s", line)
+    return rooms
 
 
-def rebuild(settings: Settings, sections: dict[str, dict[str, str]]) -> int:
+def rebuild(
+    settings: Settings, sections: dict[str, dict[str, str]], report: list[str] | None = None
+) -> int:
     svc = services.Services(settings)
     services.install(svc)
     storage = radicale_storage.load(radicale_configuration(settings, sections))
     # The write lock from reading the first calendar to the last row: a PUT that the
     # running server answers meanwhile is neither half-read nor wiped by the new rows.
     with storage.acquire_lock("w"):
-        rooms = list(rooms_from_calendars(svc, storage))  # parsed before the database's lock
+        rooms = rooms_from_calendars(svc, storage, report)  # parsed before the database's lock
         count = svc.registry.replace_all(rooms)
     agenda_index.index_calendars(storage, svc.db, everything=True)
     return count

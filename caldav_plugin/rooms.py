@@ -59,7 +59,9 @@ class RoomRewriter:
                 return number
         raise RuntimeError("no free room number found; the number space is exhausted")
 
-    def spec_for(self, room_id: str, number: str, kind: RoomKind) -> conference.ConferenceSpec:
+    def spec_for(
+        self, room_id: str, number: str, kind: RoomKind, owner: str = "", uid: str = ""
+    ) -> conference.ConferenceSpec:
         token = tokens.room_token(self.key, room_id)
         return conference.ConferenceSpec(
             room_id=room_id,
@@ -69,6 +71,7 @@ class RoomRewriter:
             join_prefix=self.settings.join_prefix,
             language=self.settings.language,
             dialin_number=self.settings.dialin_number or None,
+            claim=tokens.room_claim(self.key, room_id, owner, uid) if owner else "",
         )
 
     @staticmethod
@@ -96,7 +99,7 @@ class RoomRewriter:
             removed = conference.remove_room(cal, self.settings.join_prefix)
             return RoomDecision(None, existing, touched=removed)
         room_id, number = existing or (tokens.new_room_id(), self._allocate_number(conn))
-        spec = self.spec_for(room_id, number, kind)
+        spec = self.spec_for(room_id, number, kind, owner, uid)
         conference.apply_room(cal, spec)
         return RoomDecision(spec, existing, touched=True)
 

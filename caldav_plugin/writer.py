@@ -21,7 +21,7 @@ from radicale import storage as radicale_storage
 from caldav_plugin import request, services
 from caldav_plugin.rooms import RoomDecision, RoomRewriter, owner_of
 from caldav_plugin.scheduling import Role, Scheduler, role_of
-from visio_core import agenda, ical
+from visio_core import agenda, conference, ical
 from visio_core.agenda import Agenda
 from visio_core.outbox import Outbox
 
@@ -78,10 +78,13 @@ class EventWriter:
         """
         old_cal = _parse_or_none(old)
         role = self._role(owner_of(collection_path), cal)
-        decision = RoomDecision(None, None)
-        if role.kind != "attendee":  # an attendee's copy keeps the organizer's room as is
+        if role.kind != "attendee":
             with self.db.reading() as conn:
                 decision = self.rooms.apply(conn, collection_path, cal)
+        else:
+            # An attendee's copy keeps its links, but a room id in it is not a claim
+            # on the room (whoever wrote it): the registry's row is the organizer's.
+            decision = RoomDecision(None, None, touched=conference.forget_ownership(cal))
         failed: dict[str, str] = {}
         if role.kind == "organizer" and schedule:
             failed = Outbox(self.db).failed_for(ical.uid_of(cal))

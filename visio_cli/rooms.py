@@ -16,8 +16,11 @@ def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.
     if args.action == "rebuild":
         from caldav_plugin.rebuild import rebuild
 
-        count = rebuild(settings, sections)
+        report: list[str] = []
+        count = rebuild(settings, sections, report)
         print(f"registry rebuilt: {count} room(s)")
+        for line in report:
+            print(f"not taken: {line}")
         return 0
     registry = Registry(Database(settings.database_path))
     now = dt.datetime.now(dt.UTC)

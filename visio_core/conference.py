@@ -20,7 +20,11 @@ from visio_core.categories import CategoryRules, RoomKind
 
 ROOM_PROP = "X-VISIO-ROOM"
 ROOM_NUMBER_PROP = "X-VISIO-ROOM-NUMBER"
-OUR_PROPS = (ROOM_PROP, ROOM_NUMBER_PROP)
+ROOM_CLAIM_PROP = "X-VISIO-ROOM-CLAIM"
+OUR_PROPS = (ROOM_PROP, ROOM_NUMBER_PROP, ROOM_CLAIM_PROP)
+# What makes a copy the room's own: kept in the organizer's copy only. Attendees'
+# copies and invitations keep the number (for the phone text), never these.
+OWNER_PROPS = (ROOM_PROP, ROOM_CLAIM_PROP)
 
 # The description block sits between two fixed marker lines, so it is found
 # and replaced on every update whatever language wrote it.
@@ -42,6 +46,7 @@ class ConferenceSpec:
     join_prefix: str  # every link of ours starts with it (public URL + "/j/")
     language: str = i18n.DEFAULT_LANGUAGE
     dialin_number: str | None = None
+    claim: str = ""  # tokens.room_claim for the organizer's copy
 
     @property
     def tel_uri(self) -> str | None:
@@ -91,6 +96,26 @@ def room_kind(cal: Calendar, rules: CategoryRules) -> RoomKind | None:
         for ev in vevents(cal):
             kind = kind or rules.kind(categories_of(ev))
     return kind
+
+
+def room_claim(cal: Calendar) -> str:
+    """The owner's mark a rewrite wrote (see tokens.room_claim), or ""."""
+    for ev in vevents(cal):
+        claim = str(ev.get(ROOM_CLAIM_PROP, "")).strip()
+        if claim:
+            return claim
+    return ""
+
+
+def forget_ownership(cal: Calendar) -> bool:
+    """Remove the room id and claim from a copy that is not the organizer's."""
+    changed = False
+    for ev in vevents(cal):
+        for name in OWNER_PROPS:
+            if name in ev:
+                ev.pop(name)
+                changed = True
+    return changed
 
 
 def room_identity(cal: Calendar) -> tuple[str, str] | None:
@@ -211,6 +236,8 @@ def _apply_event(ev: Event, spec: ConferenceSpec) -> None:
     ev.add("DESCRIPTION", f"{description}\n\n{block}" if description else block)
     ev.add(ROOM_PROP, spec.room_id)
     ev.add(ROOM_NUMBER_PROP, spec.room_number)
+    if spec.claim:
+        ev.add(ROOM_CLAIM_PROP, spec.claim)
 
 
 def apply_room(cal: Calendar, spec: ConferenceSpec) -> Calendar:

@@ -27,7 +27,8 @@ from visio_core.ical import unfold
 from visio_core.itip import address_of, attendees, components, exdates
 
 JOIN_PLACEHOLDER = "https://visio.invalid/join-url-placeholder"
-PRIVATE_PROPS = ("X-VISIO-STREAM-URL",)  # secrets: never leave the organizer's copy
+# Never leave the organizer's copy: the stream key, and what makes a copy the room's own.
+PRIVATE_PROPS = ("X-VISIO-STREAM-URL", *conference.OWNER_PROPS)
 # What attendees' copies say instead of the stream URL: that there is a stream, not where.
 STREAMED_PROP = "X-VISIO-STREAMED"
 # How much of the organizer's description the mail shows (the .ics carries all of it).

@@ -54,6 +54,21 @@ def room_token(key: bytes, room_id: str) -> str:
     return derive_token(key, "room", room_id)
 
 
+def room_claim(key: bytes, room_id: str, owner: str, uid: str) -> str:
+    """The server's mark that `room_id` belongs to `owner`'s event `uid`.
+
+    Written into the organizer's copy only. A room id seen in any other copy (an
+    invitation, an attendee's copy, a forged event) comes without a mark that
+    verifies for that copy's owner and UID, so it grants nothing, not even at a
+    `rooms rebuild` from the calendars alone.
+    """
+    return derive_token(key, "room-claim", room_id, owner, uid)
+
+
+def check_room_claim(key: bytes, room_id: str, owner: str, uid: str, claim: str) -> bool:
+    return hmac.compare_digest(room_claim(key, room_id, owner, uid), claim.strip())
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 

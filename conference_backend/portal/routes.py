@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from conference_backend import keys
 from conference_backend.identity import Person, resume_token
 from conference_backend.limits import client_address
 from conference_backend.participant import new_participant_id
@@ -30,7 +31,7 @@ from conference_backend.portal.session import (
 )
 from conference_backend.portal.texts import TEXT
 from ldap_sync import store
-from visio_core import conference, ical, tokens
+from visio_core import ical, tokens
 from visio_core.accounts import Account
 
 log = logging.getLogger("visio.portal")
@@ -259,16 +260,20 @@ async def instant_post(request: web.Request, me: Account) -> web.StreamResponse:
 
 @signed_in
 async def instant_page(request: web.Request, me: Account) -> web.StreamResponse:
-    stored = await caldav(request).get(me.login, request.query.get("href", ""))
-    identity = conference.room_identity(ical.parse(stored.text)) if stored else None
-    if identity is None:
+    href = request.query.get("href", "")
+    stored = await caldav(request).get(me.login, href)
+    uid = ical.uid_of(ical.parse(stored.text)) if stored else ""
+    # The room is the one the registry gives this account's own copy: a room id
+    # written into an event (an attendee's copy, a forged one) grants nothing.
+    row = request.app[keys.REGISTRY].by_owner_uid(me.login, uid) if uid else None
+    if row is None or unquote(href).strip("/") != f"{row.calendar_path}/{row.href}":
         raise web.HTTPNotFound()
     portal = request.app[PORTAL]
-    token = tokens.room_token(portal.key, identity[0])
+    token = tokens.room_token(portal.key, row.room_id)
     # The organizer enters at once as themselves: the room's own resume token (what
     # a reload uses) is handed to the room page through sessionStorage.
     person = Person(me.name or me.login, me.login, me.email)
-    resume = resume_token(portal.key, identity[0], new_participant_id(), person)
+    resume = resume_token(portal.key, row.room_id, new_participant_id(), person)
     return await render(
         request,
         "portal/instant.html",

@@ -167,9 +167,7 @@ class Throttle:
                 locks.append(reached)
                 if reached:
                     counts.locked_until = now + self.policy.lockout
-            result = Failure(
-                len(by_login.failures), len(by_address.failures), locks[0], locks[1]
-            )
+            result = Failure(len(by_login.failures), len(by_address.failures), locks[0], locks[1])
             for counts, reached in ((by_login, locks[0]), (by_address, locks[1])):
                 if reached:
                     counts.failures.clear()

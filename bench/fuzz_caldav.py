@@ -35,6 +35,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urljoin
 
 import icalendar
 import requests
@@ -144,6 +145,8 @@ class Body:
     visio: bool
     reuse: int  # >= 0: PUT over the n-th href used so far (modulo), else a new href
     plain_untouched: bool  # a plain event whose stored copy must keep its properties
+    op: str = "put"  # or "delete" (the organizer's n-th href), "reply" (the attendee's copy)
+    partstat: str = "ACCEPTED"  # what the attendee's reply says
 
     def describe(self) -> str:
         return " ".join(self.shape)[:300]
@@ -431,7 +434,12 @@ def bodies(draw: st.DrawFn, mate: str, me: str) -> Body:
     if reuse >= 0:
         shape.append("over-earlier")
         plain_untouched = False  # what was there before may have been a meeting
-    return Body(data, shape, visio, reuse, plain_untouched and "ctrl=" not in " ".join(shape))
+    op = draw(st.sampled_from(["put"] * 10 + ["delete", "reply", "reply"]))
+    partstat = draw(
+        st.sampled_from(["ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED", "X-MAYBE", '"A,B"'])
+    )
+    untouched = plain_untouched and "ctrl=" not in " ".join(shape)
+    return Body(data, shape, visio, reuse, untouched, op, partstat)
 
 
 def _encode(line: str, fold: str) -> bytes:
@@ -489,6 +497,7 @@ class Run:
     reasons: Counter[str] = field(default_factory=Counter)  # why 4xx, by first line
     signatures: Counter[str] = field(default_factory=Counter)  # distinct failures
     log_seen: int = 0  # how much of the server log was read
+    other_ops: dict[str, int] = field(default_factory=dict)  # deletes and replies made
 
     def server_error(self) -> str:
         """The last exception the server logged since the previous call, and where."""
@@ -527,6 +536,11 @@ class Run:
 
     def try_body(self, body: Body) -> None:
         if time.monotonic() > self.deadline:
+            return
+        if body.op == "delete" and self.hrefs:
+            self.delete(body)
+            return
+        if body.op == "reply" and self.reply(body):
             return
         self.tried += 1
         if body.reuse >= 0 and self.hrefs:
@@ -570,6 +584,65 @@ class Run:
             if href not in self.hrefs:
                 self.hrefs.append(href)
             self.check_stored(href, body)
+
+    def answered(self, what: str, body: Body, r: requests.Response | None, seconds: float) -> None:
+        """The checks every answer gets (DELETE, reply): in time, no 5xx, still there."""
+        self.other_ops[what] = self.other_ops.get(what, 0) + 1
+        if r is None:
+            self.fail(f"{what}-no-answer", body, "", seconds, "")
+            self.recover()
+        elif r.status_code >= 500:
+            self.server_errors += 1
+            self.fail(f"{what}-5xx", body, str(r.status_code), seconds, r.text[:2000])
+        elif seconds > LIMIT_S:
+            self.slow += 1
+            self.fail(f"{what}-slow", body, str(r.status_code), seconds, r.text[:500])
+
+    def delete(self, body: Body) -> None:
+        """The organizer deletes an earlier event (cancellations to its attendees)."""
+        href = self.hrefs.pop(body.reuse % len(self.hrefs) if body.reuse >= 0 else 0)
+        t0 = time.perf_counter()
+        try:
+            r: requests.Response | None = self.session().delete(
+                self.calendar + href, timeout=HANG_S
+            )
+        except requests.RequestException:
+            r = None
+        self.answered("delete", body, r, time.perf_counter() - t0)
+
+    def reply(self, body: Body) -> bool:
+        """The attendee answers in their own copy (a delivered one), as their client would:
+        PARTSTAT changed, the rest sent back as stored. False when there is no copy."""
+        mate = ("mate", PASSWORD)
+        base = f"{self.stack.caldav_url}mate/calendar/"
+        try:
+            listing = requests.request(
+                "PROPFIND", base, auth=mate, headers={"Depth": "1"}, timeout=HANG_S
+            )
+            hrefs = re.findall(r"<href>([^<]+\.ics)</href>", listing.text)
+            if not hrefs:
+                return False
+            url = urljoin(base, hrefs[max(body.reuse, 0) % len(hrefs)])
+            copy = requests.get(url, auth=mate, timeout=HANG_S)
+        except requests.RequestException:
+            return False
+        if copy.status_code != 200:
+            return False
+        text = re.sub(r"PARTSTAT=[^;:]*", f"PARTSTAT={body.partstat}", copy.text)
+        reply = Body(text.encode(), ["reply", f"PARTSTAT={body.partstat}"], False, -1, False)
+        t0 = time.perf_counter()
+        try:
+            r: requests.Response | None = requests.put(
+                url,
+                data=reply.data,
+                auth=mate,
+                headers={"Content-Type": "text/calendar; charset=utf-8"},
+                timeout=HANG_S,
+            )
+        except requests.RequestException:
+            r = None
+        self.answered("reply", reply, r, time.perf_counter() - t0)
+        return True
 
     def replay(self, body: Body) -> tuple[float, float]:
         """(ours, stock) seconds for the same body, each PUT into a fresh calendar, so a
@@ -877,6 +950,7 @@ def main() -> int:
     print(f"over {LIMIT_S:.0f} s:         {run.slow}")
     print(f"server restarts:  {run.restarts}")
     print(f"answers by class: {dict(sorted(run.statuses.items()))}")
+    print(f"also made:        {run.other_ops} (organizer's deletes, attendee's replies)")
     print(f"slowest answer:   {run.slowest[0] * 1000:.0f} ms ({run.slowest[1]}): {run.slowest[2]}")
     print(
         f"baseline:         median {base * 1000:.1f} ms per well-formed Visio PUT "

@@ -498,6 +498,7 @@ class Run:
     signatures: Counter[str] = field(default_factory=Counter)  # distinct failures
     log_seen: int = 0  # how much of the server log was read
     other_ops: dict[str, int] = field(default_factory=dict)  # deletes and replies made
+    plain_checked: int = 0  # plain events read back and compared property by property
 
     def server_error(self) -> str:
         """The last exception the server logged since the previous call, and where."""
@@ -684,6 +685,7 @@ class Run:
         if any(ch in got.text for ch in "\x00\x01\x08\x0b\x1b\x7f"):
             self.fail("stored-control-char", body, "200", 0, got.text[:3000])
         if body.plain_untouched:
+            self.plain_checked += 1
             sent = _property_names(body.data.decode("utf-8", "replace"))
             stored = _property_names(got.text)
             if sent is not None and stored is not None and sent != stored:
@@ -951,6 +953,7 @@ def main() -> int:
     print(f"server restarts:  {run.restarts}")
     print(f"answers by class: {dict(sorted(run.statuses.items()))}")
     print(f"also made:        {run.other_ops} (organizer's deletes, attendee's replies)")
+    print(f"plain events read back with the same properties checked: {run.plain_checked}")
     print(f"slowest answer:   {run.slowest[0] * 1000:.0f} ms ({run.slowest[1]}): {run.slowest[2]}")
     print(
         f"baseline:         median {base * 1000:.1f} ms per well-formed Visio PUT "

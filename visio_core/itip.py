@@ -145,6 +145,12 @@ def recipients_of(ev: Event, exclude: Iterable[str] = ()) -> list[str]:
     ]
 
 
+# Dates removed from a series in one change are told one CANCEL each up to this many;
+# beyond it the whole series is sent again (one REQUEST): one PUT adding thousands of
+# EXDATEs must not queue thousands of messages per attendee.
+MAX_CANCELS = 50
+
+
 def plan(old: Calendar | None, new: Calendar | None, organizer: str) -> list[Outgoing]:
     """The messages an organizer's change sends (None for `new` means the event was deleted).
 
@@ -175,12 +181,15 @@ def plan(old: Calendar | None, new: Calendar | None, organizer: str) -> list[Out
             out.append(Outgoing("REQUEST", None, seq, tuple(current)))
     else:
         whole_changed = content(main_old) != content(main)
-        new_exdates = [k for k in exdates(main) if k not in exdates(main_old)]
+        known = exdates(main_old)  # once: an event may carry thousands of EXDATEs
+        new_exdates = [k for k in exdates(main) if k not in known]
         only_exdates = whole_changed and new_exdates and _same_but_exdates(main_old, main)
         cancelled = _cancelled(main) and not _cancelled(main_old)
         if cancelled:  # the whole event called off, kept on the organizer's calendar
             everyone = {*current, *removed}
             return [Outgoing("CANCEL", None, seq, tuple(sorted(everyone)))] if everyone else []
+        if len(new_exdates) > MAX_CANCELS:
+            only_exdates = False  # one updated series says it, not a message per date
         if whole_changed and not only_exdates:
             if current:
                 out.append(Outgoing("REQUEST", None, seq, tuple(current)))

@@ -66,6 +66,7 @@ class Load:
     calendar: str
     login: str
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
+    readers: list[threading.Thread] = field(default_factory=list)
     answers: queue.Queue[tuple[str, str]] = field(default_factory=queue.Queue)
     seen: list[tuple[str, str]] = field(default_factory=list)
 
@@ -83,7 +84,9 @@ class Load:
             assert proc.stdout.readline().strip() == "ready"
             self.procs.append(proc)
         for proc in self.procs:
-            threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+            reader = threading.Thread(target=self._read, args=(proc,), daemon=True)
+            reader.start()
+            self.readers.append(reader)
         for proc in self.procs:  # both clients start their writes at the same moment
             assert proc.stdin is not None
             proc.stdin.write("go\n")
@@ -100,7 +103,8 @@ class Load:
         return [href for status, href in self.seen if status == "201"]
 
     def wait_for_created(self, count: int, timeout: float = 90.0) -> None:
-        """Until `count` PUTs were answered 201 (or the clients all stopped)."""
+        """Until `count` PUTs were answered 201 (or the clients stopped and all they
+        printed was read)."""
 
         def enough() -> bool:
             while True:
@@ -108,7 +112,7 @@ class Load:
                     self.seen.append(self.answers.get_nowait())
                 except queue.Empty:
                     break
-            done = all(p.poll() is not None for p in self.procs) and self.answers.empty()
+            done = not any(r.is_alive() for r in self.readers) and self.answers.empty()
             return len(self.created()) >= count or done
 
         wait_for(enough, timeout=timeout, interval=0.01, what=f"{count} PUTs answered 201")

@@ -20,9 +20,7 @@ from visio_core.settings import Settings
 log = logging.getLogger("visio.rebuild")
 
 
-def room_of(
-    svc: services.Services, calendar_path: str, href: str, cal: Calendar
-) -> Room | None:
+def room_of(svc: services.Services, calendar_path: str, href: str, cal: Calendar) -> Room | None:
     """The registry row a stored event stands for, as the PUT that stored it wrote it.
 
     Only the organizer's copy stands for a room, and only when it carries the
@@ -91,8 +89,12 @@ def rooms_from_calendars(
     copy that carries a room id is named in `report`.
     """
     report = report if report is not None else []
-    known = {(r.owner, r.uid): r.room_id for r in svc.registry.all()}
-    found: list[tuple[int, str, Room]] = []
+    rows = svc.registry.all()
+    known = {(r.owner, r.uid): r.room_id for r in rows}
+    # One owner may hold the same UID in two calendars: the room is where the last
+    # write put it (the registry's row), as long as that copy still names it.
+    located = {(r.owner, r.uid): (r.calendar_path, r.href) for r in rows}
+    found: list[tuple[int, int, str, Room]] = []
     for calendar in every_calendar(storage):
         for item in calendar.get_all():
             cal = parsed(item)
@@ -110,10 +112,11 @@ def rooms_from_calendars(
                 rank = 0
             else:
                 rank = 1 if known.get((owner, room.uid)) == room.room_id else 2
-            found.append((rank, place, room))
+            here = located.get((owner, room.uid)) == (room.calendar_path, room.href)
+            found.append((rank, 0 if here else 1, place, room))
     rooms: list[Room] = []
     taken: dict[str, str] = {}
-    for _rank, place, room in sorted(found, key=lambda f: (f[0], f[1])):
+    for _rank, _here, place, room in sorted(found, key=lambda f: (f[0], f[1], f[2])):
         holder = taken.get(room.room_id) or taken.get(room.room_number)
         if holder is not None:
             report.append(f"{place} claims room {room.room_id}, which is {holder}'s")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
@@ -63,11 +64,26 @@ class Collection(multifilesystem.Collection):
                     log.info("%d room(s) retired with collection %s", retired, self.path)
             else:
                 Agenda.remove(conn, self.path, href)
-                if old is not None and old.uid:
+                if (
+                    old is not None
+                    and old.uid
+                    and not _room_elsewhere(conn, self.path, href, old.uid)
+                ):
                     writer.removed(conn, self.path, old)
                     if Registry.retire(conn, owner_of(self.path), old.uid):
                         log.info("room of %s/%s retired (event deleted)", self.path, old.uid)
             super().delete(href)
+
+
+def _room_elsewhere(conn: sqlite3.Connection, path: str, href: str, uid: str) -> bool:
+    """Whether the owner's room for `uid` lives in another copy of the event (the same
+    UID in a second calendar, written last): deleting this copy leaves it, and its
+    attendees, alone."""
+    row = conn.execute(
+        "SELECT calendar_path, href FROM rooms WHERE owner = ? AND uid = ?",
+        (owner_of(path), uid),
+    ).fetchone()
+    return row is not None and (row["calendar_path"], row["href"]) != (path.strip("/"), href)
 
 
 class Storage(multifilesystem.Storage):
@@ -130,4 +146,3 @@ class Storage(multifilesystem.Storage):
             for item in collection.get_all():
                 Agenda.put(conn, path, item.href or "", index_item(item, dt.datetime.now(dt.UTC)))
             return created
-

@@ -194,3 +194,31 @@ def test_a_hostile_body_is_answered_without_a_server_error(user: DavUser, body: 
     assert listing.status_code == 207
     if r.status_code < 300:
         assert user.get("hostile.ics").status_code == 200
+
+
+def test_one_event_in_two_calendars_of_its_organizer_keeps_one_room(user: DavUser) -> None:
+    """The fuzzer replayed a body into a second calendar of the same account (same UID).
+    The registry followed the copy written last while `rooms rebuild` took the first by
+    path; deleting the older copy retired the room the newer copy still showed."""
+    stack = user.stack
+    body = ics.event(uid=f"twice-{user.login}")
+    assert user.put("first.ics", body).status_code == 201
+    second = user.make_calendar("zz-second")
+    r = user.session.put(
+        second + "second.ics",
+        data=body.encode(),
+        headers={"Content-Type": "text/calendar; charset=utf-8"},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    link = ics.join_link(user.session.get(second + "second.ics", timeout=30).text)
+    assert ics.join_link(user.get("first.ics").text) == link  # one room for both copies
+    before = rooms(stack)
+    stack.visio("rooms", "rebuild")
+    assert rooms(stack) == before
+
+    assert user.session.delete(user.url("first.ics"), timeout=30).status_code in (200, 204)
+    assert requests.get(link, timeout=10).status_code == 200
+    assert rooms(stack) == before
+    stack.visio("rooms", "rebuild")
+    assert rooms(stack) == before

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -222,3 +224,39 @@ def test_one_event_in_two_calendars_of_its_organizer_keeps_one_room(user: DavUse
     assert rooms(stack) == before
     stack.visio("rooms", "rebuild")
     assert rooms(stack) == before
+
+
+@pytest.fixture
+def lone_stack(tmp_path: Path) -> Iterator[Stack]:
+    """A stack of its own: a body that wedges the server must not wedge other tests."""
+    stack = Stack(tmp_path / "stack").start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=requests.ReadTimeout,
+    reason=POINT_2 + "two RRULEs, one open-ended HOURLY with a BYDAY list: no answer at all",
+)
+def test_two_rules_one_open_ended_hourly_do_not_wedge_the_server(lone_stack: Stack) -> None:
+    user = new_user(lone_stack)
+    body = _cal(
+        "BEGIN:VEVENT",
+        "UID:a2dd8c9a-4310-4956-9b67-da812ca66fcf",
+        "DTSTART:20271203T231000",
+        "RRULE:FREQ=DAILY;UNTIL=20371231T235959Z",
+        "RRULE:FREQ=HOURLY;BYDAY=FR,SA,WE,TU,SA,WE;WKST=SU",
+        "END:VEVENT",
+    )
+    r = user.session.put(
+        user.url("wedge.ics"),
+        data=body.encode(),
+        headers={"Content-Type": "text/calendar; charset=utf-8"},
+        timeout=20,  # seconds of CPU at most are allowed (issue 12 point 2); 20 is a hang
+    )
+    assert r.status_code < 500
+    listing = user.session.request("PROPFIND", user.calendar, headers={"Depth": "1"}, timeout=20)
+    assert listing.status_code == 207

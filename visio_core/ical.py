@@ -84,7 +84,12 @@ def as_stored(body: str) -> str | None:
 
 
 def parse(text: str) -> Calendar:
-    cal = Calendar.from_ical(text)
+    """The calendar in `text`; ValueError for anything icalendar cannot read."""
+    try:
+        cal = Calendar.from_ical(text)
+    except (AttributeError, IndexError, KeyError, TypeError) as e:
+        # icalendar lets these through on some broken input (a VTIMEZONE with two TZIDs)
+        raise ValueError(f"unreadable calendar: {type(e).__name__}: {e}") from e
     if not isinstance(cal, Calendar):
         raise ValueError("not a VCALENDAR")
     return cal

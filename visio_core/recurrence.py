@@ -38,6 +38,7 @@ from icalendar import Calendar
 
 from visio_core.budget import cpu_budget
 from visio_core.ical import OBJECT_TYPES
+from visio_core.ical import uid_of as ical_uid
 from visio_core.rulecost import FAR_FUTURE, SHIFTABLE, Rule, naive_utc, rules_of
 
 log = logging.getLogger("visio.recurrence")
@@ -307,16 +308,34 @@ def excessive_recurrence(cal: Calendar, limit: int, now: dt.datetime | None = No
     """A sentence saying why this calendar's recurrence cannot be stored, or None.
 
     `limit` is Radicale's max_vevent_rrule_occurrence (COUNT, and occurrences of
-    a bounded rule, which Radicale lists in full).
+    a bounded rule, which Radicale lists in full). A recurrence this check cannot
+    read (two DTSTARTs, an EXDATE that is not a date, INTERVAL=0) is refused too:
+    nothing could bound its cost, and other clients could not read it either.
     """
-    now = now or dt.datetime.now(dt.UTC)
+    try:
+        return _excessive(cal, limit, now or dt.datetime.now(dt.UTC))
+    except TooCostly:
+        return "This event's recurrence is too costly to compute; simplify its rule."
+    except Exception as e:  # icalendar and dateutil raise many kinds on broken input
+        log.info("unreadable recurrence refused: %s: %s", type(e).__name__, e)
+        uid = ical_uid(cal)
+        return f"The recurrence of {uid} cannot be read (RFC 5545 3.3.10, 3.8.5)."
+
+
+def _excessive(cal: Calendar, limit: int, now: dt.datetime) -> str | None:
     problem = _check_dates(cal, limit)
     if problem:
         return f"This event cannot be stored: {problem}."
     lo, hi = naive_utc(now + ADMISSION_WINDOW[0]), naive_utc(now + ADMISSION_WINDOW[1])
     for comp in _masters(cal):
         uid = comp.get("UID", "?")
-        for r in rules_of(comp):
+        found = rules_of(comp)
+        if len(found) > 1:
+            # RFC 5545 3.8.5.3: SHOULD NOT occur more than once. Radicale judges a
+            # series bounded by its first rule and then lists them all: an open-ended
+            # second rule would be listed for ever.
+            return f"The event {uid} has {len(found)} RRULE properties; give it one."
+        for r in found:
             if r is None:  # its cost cannot be known, and other clients could not read it
                 return f"A recurrence rule of {uid} cannot be read (RFC 5545 3.3.10)."
             problem = _rule_problem(r, comp, limit, lo, hi)

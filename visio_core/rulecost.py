@@ -166,12 +166,14 @@ def rule_of(value: Any) -> Rule | None:
         if freq not in UNIT:
             return None
         interval = int(items.get("INTERVAL", [1])[0])
+        if interval < 1:
+            return None  # RFC 5545: a positive integer; dateutil cannot walk 0
         count = items.get("COUNT")
         until = items.get("UNTIL")
         parts = {k: len(v) for k, v in items.items() if k.startswith("BY")}
         return Rule(
             freq=freq,
-            interval=max(interval, 1),
+            interval=interval,
             count=int(count[0]) if count else None,
             until=naive_utc(until[0]) if until else None,
             parts=parts,

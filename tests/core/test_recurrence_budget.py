@@ -283,3 +283,17 @@ def test_a_rule_built_in_code_is_read_like_a_parsed_one() -> None:
     found = recurrence.between(cal, NOW, NOW + dt.timedelta(days=21))
     assert [c["DTSTART"].dt.weekday() for c in found] == [0, 0, 0]
     assert excessive_recurrence(cal, LIMIT, NOW) is None
+
+
+def test_several_rules_are_refused() -> None:
+    # The fuzzer's body: Radicale takes the series as bounded by its first rule,
+    # then lists the open-ended second one without end.
+    cal = event(
+        "FREQ=DAILY;UNTIL=20371231T235959Z",
+        start=":20271203T231000",
+        end=":20271203T233000",
+        extra=("RRULE:FREQ=HOURLY;BYDAY=FR,SA,WE,TU,SA,WE;WKST=SU",),
+    )
+    found = finishes(lambda: excessive_recurrence(cal, LIMIT, NOW))
+    assert found is not None and "RRULE" in found
+    expand_everywhere(cal)

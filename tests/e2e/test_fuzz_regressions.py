@@ -94,7 +94,6 @@ def _event(*lines: str) -> str:
     )
 
 
-POINT_2 = "issue 12 point 2 (lead, visio_core/recurrence.py): "
 HOSTILE = [
     pytest.param(
         _cal(
@@ -107,9 +106,6 @@ HOSTILE = [
             "END:VEVENT",
         ),
         id="byweekno-byday-53-then-empty-vevent",
-        marks=pytest.mark.xfail(
-            strict=True, reason=POINT_2 + "IndexError in _first_within answers 500"
-        ),
     ),
     pytest.param(
         _cal(
@@ -119,9 +115,6 @@ HOSTILE = [
             "END:VEVENT",
         ),
         id="interval-0-until-before-start",
-        marks=pytest.mark.xfail(
-            strict=True, reason=POINT_2 + "IndexError in _count_upto answers 500"
-        ),
     ),
     pytest.param(
         _cal(
@@ -131,7 +124,6 @@ HOSTILE = [
             "END:VEVENT",
         ),
         id="minutely-interval-0",
-        marks=pytest.mark.xfail(strict=True, reason=POINT_2 + "INTERVAL=0 answers 500"),
     ),
     pytest.param(
         _event(
@@ -141,9 +133,6 @@ HOSTILE = [
             "RRULE:FREQ=DAILY;COUNT=3",
         ),
         id="recurring-with-two-dtstart",
-        marks=pytest.mark.xfail(
-            strict=True, reason=POINT_2 + "two DTSTART: AttributeError in _rule_problem, 500"
-        ),
     ),
     pytest.param(
         _event(
@@ -153,9 +142,6 @@ HOSTILE = [
             "EXDATE:20261217T20209T235000",
         ),
         id="exdate-not-a-date",
-        marks=pytest.mark.xfail(
-            strict=True, reason=POINT_2 + "unreadable EXDATE: broken property in _values, 500"
-        ),
     ),
     pytest.param(
         _cal(
@@ -178,12 +164,6 @@ HOSTILE = [
             "END:VEVENT",
         ),
         id="vtimezone-with-two-tzid",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="issue 12 (owner of visio_core/ical.py, points 4/5): icalendar raises "
-            "AttributeError, which ical.parse lets through and PutRequest.calendar does not "
-            "catch: 500",
-        ),
     ),
 ]
 
@@ -236,11 +216,6 @@ def lone_stack(tmp_path: Path) -> Iterator[Stack]:
         stack.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=requests.ReadTimeout,
-    reason=POINT_2 + "two RRULEs, one open-ended HOURLY with a BYDAY list: no answer at all",
-)
 def test_two_rules_one_open_ended_hourly_do_not_wedge_the_server(lone_stack: Stack) -> None:
     user = new_user(lone_stack)
     body = _cal(

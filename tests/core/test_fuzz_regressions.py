@@ -43,12 +43,6 @@ DUPLICATED_TZID = "\r\n".join(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="issue 12 (owner of visio_core/ical.py, points 4/5): icalendar's own "
-    "AttributeError escapes ical.parse, whose callers only expect ValueError (PUT answers 500)",
-)
 def test_a_calendar_icalendar_cannot_read_is_a_value_error() -> None:
     """Callers (the PUT path, the agenda, rebuild) treat ValueError as "unreadable"."""
     with pytest.raises(ValueError):

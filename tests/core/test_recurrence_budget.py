@@ -111,6 +111,8 @@ HOSTILE = {
     "never-hourly": ("FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30", ":20200101T090000Z"),
     "never-secondly-count": ("FREQ=SECONDLY;COUNT=3;BYMONTH=4;BYMONTHDAY=31", ":20200101T090000Z"),
     "never-setpos": ("FREQ=MONTHLY;BYDAY=MO;BYSETPOS=6", ":20200101T090000Z"),
+    # The fuzzer's second hang: one candidate an hour, the 366th asked for.
+    "never-setpos-hourly": ("FREQ=HOURLY;BYSETPOS=366;BYHOUR=1,2,3", ":20261203T100000Z"),
     "leap-day-daily": ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29", ":19000101T090000Z"),
 }
 

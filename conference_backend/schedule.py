@@ -73,12 +73,11 @@ def _live(cal: Calendar, after: dt.datetime, before: dt.datetime) -> list[Any]:
 
 def window(event: str, now: dt.datetime, early: dt.timedelta, grace: dt.timedelta) -> Window:
     """Whether a new participant may come in at `now`, and if not, when."""
+    cal = ical.parse(event)
     try:
-        return _window(ical.parse(event), now, early, grace)
+        return _window(cal, now, early, grace)
     except recurrence.TooCostly:
-        log.warning(
-            "room schedule of %s cannot be computed: too costly", ical.uid_of(ical.parse(event))
-        )
+        log.warning("room schedule of %s cannot be computed: too costly", ical.uid_of(cal))
         return Window("ended")
 
 

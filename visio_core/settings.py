@@ -74,6 +74,7 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "turn_credential": ("VISIO_TURN_CREDENTIAL", ""),
     "room_capacity": ("VISIO_ROOM_CAPACITY", "50"),
     "room_grace_minutes": ("VISIO_ROOM_GRACE_MINUTES", "15"),
+    "visible_thumbnails": ("VISIO_VISIBLE_THUMBNAILS", "9"),
     "support_phone": ("VISIO_SUPPORT_PHONE", ""),
     "help_url": ("VISIO_HELP_URL", ""),
     "password_url": ("VISIO_PASSWORD_URL", ""),
@@ -151,6 +152,7 @@ class Settings:
     turn_credential: str = ""
     room_capacity: int = 50
     room_grace_minutes: int = 15  # an empty room stays joinable this long after the end
+    visible_thumbnails: int = 9  # participant thumbnails the room page shows at once
     # The booking portal: shown on every page / used by "Réinitialiser votre mot de passe".
     support_phone: str = ""
     help_url: str = ""
@@ -219,6 +221,7 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         raise SettingsError("VISIO_EARLY_JOIN_MINUTES cannot be negative")
     capacity = _whole(raw["room_capacity"], "VISIO_ROOM_CAPACITY", minimum=1)
     grace = _whole(raw["room_grace_minutes"], "VISIO_ROOM_GRACE_MINUTES", minimum=0)
+    thumbnails = _whole(raw["visible_thumbnails"], "VISIO_VISIBLE_THUMBNAILS", minimum=1)
     turn_url = raw["turn_url"].strip()
     if turn_url and not turn_url.startswith(("turn:", "turns:", "stun:")):
         raise SettingsError(
@@ -268,6 +271,7 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         turn_credential=raw["turn_credential"],
         room_capacity=capacity,
         room_grace_minutes=grace,
+        visible_thumbnails=thumbnails,
         invite_organizer=raw["invite_organizer"].strip().lower() not in _NO,
         smtp_user=raw["smtp_user"].strip(),
         smtp_password=raw["smtp_password"],

@@ -171,6 +171,18 @@ def test_zero_early_join_is_allowed():
     assert resolve({}, {"VISIO_EARLY_JOIN_MINUTES": "0"}).early_join_minutes == 0
 
 
+def test_visible_thumbnails_default_and_override():
+    assert resolve({}, {}).visible_thumbnails == 9
+    assert resolve({"visible_thumbnails": "4"}, {}).visible_thumbnails == 4
+    assert resolve({}, {"VISIO_VISIBLE_THUMBNAILS": "1"}).visible_thumbnails == 1
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "neuf", "2.5", ""])
+def test_bad_visible_thumbnails_are_refused(bad):
+    with pytest.raises(SettingsError, match="VISIO_VISIBLE_THUMBNAILS"):
+        resolve({}, {"VISIO_VISIBLE_THUMBNAILS": bad})
+
+
 def test_dialin_without_digits_is_refused():
     with pytest.raises(SettingsError, match="VISIO_DIALIN_NUMBER"):
         resolve({}, {"VISIO_DIALIN_NUMBER": "call us"})

@@ -55,7 +55,10 @@ class Participant:
     audio: bool = True
     video: bool = True
     organizer: bool = False  # the meeting's organizer: nobody can remove them
-    host: bool = False  # may remove others: the organizer and the invitees they named
+    # May remove others, lower their hands and always decide for the lobby: the
+    # organizer and the invitees they named.
+    host: bool = False
+    hand: bool = False  # raised hand (inside.py)
     marks: frozenset[str] = frozenset()  # how a removal recognises them again (lobby.py)
     publications: dict[str, Publication] = field(default_factory=dict)
     slots: list[Slot] = field(default_factory=list)
@@ -71,9 +74,17 @@ class Participant:
         return self.person.name
 
     def public(self) -> dict[str, Any]:
-        out = {"id": self.id, "name": self.name, "audio": self.audio, "video": self.video}
+        out = {
+            "id": self.id,
+            "name": self.name,
+            "audio": self.audio,
+            "video": self.video,
+            "hand": self.hand,
+        }
         if self.organizer:
             out["organizer"] = True
+        if self.host:
+            out["host"] = True
         return out
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -195,6 +206,7 @@ class PhoneParticipant:
     video: bool = False
     organizer: bool = False  # a caller never is (they cannot prove who they are)
     host: bool = False
+    hand: bool = False  # a caller cannot raise it; a host can still lower it (inside.py)
     marks: frozenset[str] = frozenset()  # "phone:<number>": a removed number knocks again
     publications: dict[str, Publication] = field(default_factory=dict)
     joined_at: float = field(default_factory=time.monotonic)
@@ -206,6 +218,7 @@ class PhoneParticipant:
             "name": self.name,
             "audio": self.audio,
             "video": False,
+            "hand": self.hand,
             "phone": True,
         }
 

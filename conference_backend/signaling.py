@@ -3,7 +3,8 @@
 One Session per socket walks: join → (waiting) → (lobby) → joined. Everything a
 client says is checked here before it reaches the room, and counted: open
 sockets per address, a deadline for `join`, token buckets per socket, the
-lobby's size and a cool-down after a refusal (visio_core/limits.py).
+lobby's size and a cool-down after a refusal (visio_core/limits.py). Once
+inside, what a participant may say is decided in inside.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from conference_backend import keys, rtc, schedule
+from conference_backend import inside, keys, rtc, schedule
 from conference_backend.identity import (
     Admission,
     Person,
@@ -27,7 +28,7 @@ from conference_backend.identity import (
 )
 from conference_backend.join import valid_token
 from conference_backend.limits import MessageLimiter, client_address
-from conference_backend.lobby import RESTART, Knock, removal_until
+from conference_backend.lobby import RESTART, Knock
 from conference_backend.participant import Participant, new_participant_id
 from conference_backend.passwords import REFUSALS, check_password
 from conference_backend.rooms import CLOSED_CODE, LiveRoom
@@ -278,63 +279,10 @@ class Session:
             await self.send({"type": "publish-answer", "sdp": answer})
         elif kind == "answer":
             p.answer_received(str(msg.get("sdp", "")))
-        elif kind == "media":
-            p.audio = bool(msg.get("audio", p.audio))
-            p.video = bool(msg.get("video", p.video))
-            await room.broadcast({"type": "participant-updated", "participant": p.public()})
-        elif kind == "screen":
-            await room.set_screen(p, bool(msg.get("on")))
-        elif kind == "chat":
-            text = msg.get("text")
-            text = text.strip() if isinstance(text, str) else ""
-            if len(text) > self.limits.chat_max_length:
-                await self.send(
-                    {"type": "error", "reason": "chat-too-long", "max": self.limits.chat_max_length}
-                )
-            elif text:
-                line = {
-                    "type": "chat",
-                    "from": p.id,
-                    "name": p.name,
-                    "text": text,
-                    "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                }
-                room.chat.append(line)
-                await room.broadcast(line)
-        elif kind in ("admit", "refuse"):
-            knock = room.knocks.pop(str(msg.get("id")), None)
-            if knock is None:
-                return
-            await room.broadcast({"type": "knock-resolved", "id": knock.id})
-            if kind == "admit" and len(room.participants) < self.settings.room_capacity:
-                room.removals.pardon(knock.marks)  # let in again: the removal is lifted
-                await knock.admit()
-            else:
-                if kind == "refuse":
-                    now = asyncio.get_running_loop().time()
-                    until = now + self.limits.refusal_cooldown
-                    self.app[keys.ROOMS].cooldowns.start(room.id, knock.cooldown, until, now)
-                await knock.dismiss("refused" if kind == "refuse" else "full")
-        elif kind == "remove":
-            await self.remove(p, room, str(msg.get("id")))
-        elif kind == "leave":
-            await self.ws.close()
-
-    async def remove(self, p: Participant, room: LiveRoom, target_id: str) -> None:
-        """The organizer's (or a host's) "retirer": anyone but the organizer and oneself."""
-        target = room.participants.get(target_id)
-        if target is None and p.host:
-            return  # gone already (another host was quicker, or they left)
-        if not p.host or target is None or target.id == p.id or target.organizer:
-            await self.send({"type": "error", "reason": "not-allowed"})
-            return
-        until = removal_until(
-            room.row.event,
-            dt.timedelta(minutes=self.settings.early_join_minutes),
-            dt.timedelta(minutes=self.settings.room_grace_minutes),
-        )
-        log.info("room %s: %s removed %s", room.id, p.id, target.id)
-        await room.expel(target, until)
+        else:
+            handler = inside.HANDLERS.get(str(kind))
+            if handler is not None:
+                await handler(self, p, room, msg)
 
     async def cleanup(self) -> None:
         room = self.room

@@ -52,7 +52,8 @@ def test_a_removed_guest_knocks_again_even_without_lobby(user: DavUser) -> None:
             # The guest sees who organizes; a guest may remove nobody.
             assert [p.get("organizer") for p in inside["participants"]] == [True]
             await guest.send({"type": "remove", "id": me["you"]["id"]})
-            assert (await guest.next("error"))["reason"] == "not-allowed"
+            refused = await guest.next("error")
+            assert (refused["reason"], refused["what"]) == ("not-allowed", "remove")
 
             await host.next("participant-joined")
             await host.send({"type": "remove", "id": inside["you"]["id"]})
@@ -104,7 +105,8 @@ def test_a_removed_invitee_cannot_come_back_with_their_personal_link(
             assert inside["type"] == "joined" and inside["host"] is True
             # A host, but nobody removes the organizer.
             await invitee.send({"type": "remove", "id": me["you"]["id"]})
-            assert (await invitee.next("error"))["reason"] == "not-allowed"
+            refused = await invitee.next("error")
+            assert (refused["reason"], refused["what"]) == ("not-allowed", "remove")
 
             await host.next("participant-joined")
             await host.send({"type": "remove", "id": inside["you"]["id"]})

@@ -55,7 +55,8 @@ async def join_page(request: web.Request) -> web.StreamResponse:
     audio = room.kind is RoomKind.AUDIO
     now = dt.datetime.now(dt.UTC)
     live = request.app[keys.ROOMS].get(room.room_id)
-    state, opens_at = "lobby", None
+    # "prejoin": open (or opening soon for someone already inside): the pre-join screen.
+    state, opens_at = "prejoin", None
     if live is None or not live.participants:
         try:
             win = schedule.window(
@@ -64,7 +65,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
                 dt.timedelta(minutes=settings.early_join_minutes),
                 dt.timedelta(minutes=settings.room_grace_minutes),
             )
-            state = {"open": "lobby", "waiting": "waiting", "ended": "closed"}[win.state]
+            state = {"open": "prejoin", "waiting": "waiting", "ended": "closed"}[win.state]
             opens_at = win.opens_at.isoformat() if win.opens_at else None
         except Exception:
             log.exception("cannot compute the window of room %s", room.room_id)
@@ -84,6 +85,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         "personal": admission.person is not None,
         "name": admission.person.name if admission.person else "",
         "chatMax": settings.limits.chat_max_length,
+        "visibleThumbnails": settings.visible_thumbnails,
         "t": ROOM[lang],
     }
     context = {

@@ -3,7 +3,7 @@
 // others can be invited without leaving. Nobody else sees this box.
 const cfg = JSON.parse(document.getElementById('room-config').textContent);
 const link = sessionStorage.getItem(`visio-share:${cfg.socket}`);
-const room = document.querySelector('[data-role="room"]');
+const room = document.querySelector('[data-role="stage"]');
 const english = document.documentElement.lang === 'en';
 
 if (link && room) {

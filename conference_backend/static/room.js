@@ -1,15 +1,28 @@
 // The room page: signalling over WebSocket (docs/signaling.md), states, reconnection.
-import { localMedia, devices, Publisher, Subscriber } from './room-media.js';
-import { RoomView, show, $ } from './room-ui.js';
+// What is shown lives in room-stage.js (stage), room-panels.js (panels) and
+// room-controls.js (toolbar, pre-join screen, keyboard).
+import { Publisher, Subscriber } from './room-media.js';
+import { Devices } from './room-devices.js';
+import { Stage, wireSelfView } from './room-stage.js';
+import { Panels } from './room-panels.js';
+import { Controls } from './room-controls.js';
+import { watchQuality, grade } from './room-stats.js';
+import { $, show, notice, announce, fill } from './room-ui.js';
 
 const cfg = JSON.parse(document.getElementById('room-config').textContent);
 const t = cfg.t;
 const video = cfg.kind === 'video';
 const storeKey = `visio-session:${cfg.socket}`;
-const view = new RoomView(t, video, {
+
+const devices = new Devices(t, video);
+const stage = new Stage(t, cfg, () => renderAll());
+const panels = new Panels(t, video, {
   admit: (id) => send({ type: 'admit', id }),
   refuse: (id) => send({ type: 'refuse', id }),
   remove: (id) => send({ type: 'remove', id }),
+  pin: (id) => { stage.pin(stage.pinned === id ? null : id); panels.close(); },
+  lowerHand: (id) => send({ type: 'hand', up: false, id }),
+  raiseHand: (up) => send({ type: 'hand', up }),
 });
 
 let ws = null;
@@ -19,16 +32,26 @@ let finished = false; // closed for good: never reconnect
 let backoff = 500;
 let clockOffset = 0; // server time minus local time, ms
 let waitTimer = null;
-let local = null; // { stream, notice }
 let publisher = null;
 let subscriber = null;
-let audioOn = true;
-let videoOn = true;
-let screenTrack = null;
+let host = false;
+const handSince = new Map(); // id -> when the hand went up (the list's order)
 
 function send(msg) {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
 }
+
+const controls = new Controls(t, cfg, devices, stage, panels, {
+  send,
+  join: (msg) => join(msg),
+  leave: () => { send({ type: 'leave' }); finish('left'); if (ws) ws.close(); },
+  publisher: () => publisher,
+  media: () => {
+    if (stage.me) Object.assign(stage.me, controls.mediaState());
+    send({ type: 'media', ...controls.mediaState() });
+    renderAll();
+  },
+});
 
 function connect() {
   if (finished) return;
@@ -40,7 +63,7 @@ function connect() {
     dropPeers();
     // Nothing to say (no join asked yet, or a refused one): reconnect when there is.
     if (finished || e.code === 4000 || !joinMsg) return;
-    if (joined) view.notice('reconnecting');
+    if (joined) { notice(t, 'reconnecting'); document.body.dataset.connection = 'reconnecting'; }
     // Backoff with jitter: a restarted backend is not hit by every page at once.
     setTimeout(connect, backoff + Math.random() * backoff / 2);
     backoff = Math.min(backoff * 2, 4000);
@@ -67,13 +90,13 @@ function countdown(opensAt) {
     const s = Math.ceil(left / 1000);
     const text = s >= 3600 ? `${Math.floor(s / 3600)} h ${String(Math.floor(s / 60) % 60).padStart(2, '0')} min`
       : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
-    $('countdown').textContent = t.opens_in.replace('{countdown}', text);
+    $('countdown').textContent = fill(t.opens_in, { countdown: text });
     $('countdown').dataset.seconds = String(s);
     // Re-ask now and then: a reschedule moves the opening, and the server knows.
     if (joinMsg && s > 0 && s % 30 === 0) send(joinMsg);
     if (left <= 0) {
       clearInterval(waitTimer);
-      if (joinMsg) send(joinMsg); else show('lobby');
+      if (joinMsg) send(joinMsg); else show('prejoin');
     }
   };
   tick();
@@ -82,38 +105,23 @@ function countdown(opensAt) {
 
 async function startMedia(iceServers) {
   // The subscriber first: the server's offer may arrive while the camera starts.
-  subscriber = new Subscriber(iceServers, send, () => view.renderSlots());
-  view.setSlots(view.slots, subscriber);
-  if (!local) {
-    local = await localMedia(video);
-    // Closed (removed, ended…) while the camera started: keep the closing notice.
-    if (finished) { stopLocal(); return; }
-    view.notice(local.notice);
-    if (local.stream && video) $('self').srcObject = local.stream;
-    view.fillDevices(await devices(), currentDevices());
-  }
-  if (finished || !local.stream) return; // closed meanwhile, or listen only
+  subscriber = new Subscriber(iceServers, send, () => { renderAudio(); stage.render(); });
+  stage.setSlots(stage.slots, subscriber);
+  const local = await devices.open();
+  // Closed (removed, ended…) while the camera started: keep the closing notice.
+  if (finished) { devices.stop(); return; }
+  if (local.notice) notice(t, local.notice);
+  if (local.stream && video) $('self').srcObject = local.stream;
+  if (!local.stream) return; // listen only
   publisher = new Publisher(iceServers, send);
   const mic = local.stream.getAudioTracks()[0];
   const cam = local.stream.getVideoTracks()[0];
-  if (mic) { mic.enabled = audioOn; publisher.add('microphone', mic); }
-  if (cam && video) { cam.enabled = videoOn; publisher.add('camera', cam); }
-  if (screenTrack) publisher.add('screen', screenTrack);
+  if (mic) publisher.add('microphone', mic);
+  if (cam && video) publisher.add('camera', cam);
+  if (controls.screenTrack) publisher.add('screen', controls.screenTrack);
   await publisher.negotiate();
-  send({ type: 'media', audio: Boolean(mic) && audioOn, video: Boolean(cam) && videoOn });
-}
-
-function stopLocal() {
-  if (local && local.stream) local.stream.getTracks().forEach((tr) => tr.stop());
-}
-
-function currentDevices() {
-  const out = {};
-  if (!local || !local.stream) return out;
-  for (const tr of local.stream.getTracks()) {
-    out[tr.kind === 'audio' ? 'audioinput' : 'videoinput'] = tr.getSettings().deviceId;
-  }
-  return out;
+  controls.applyLocal();
+  send({ type: 'media', ...controls.mediaState() });
 }
 
 function finish(reason) {
@@ -122,12 +130,72 @@ function finish(reason) {
   clearInterval(waitTimer);
   sessionStorage.removeItem(storeKey);
   dropPeers();
-  stopLocal();
-  if (screenTrack) screenTrack.stop();
+  devices.stop();
+  controls.stopShare(false);
+  panels.close();
   show('closed');
   document.body.dataset.closedReason = reason;
-  view.notice(`closed_${reason}`);
+  notice(t, `closed_${reason}`);
+  const again = document.querySelector('[data-action="rejoin"]');
+  again.hidden = reason !== 'left';
   if (reason === 'changed') setTimeout(() => location.reload(), 1500);
+}
+
+function renderAudio() {
+  if (!subscriber) return;
+  const sink = $('audio-sink');
+  for (const slot of stage.slots) {
+    if (slot.kind !== 'audio') continue;
+    const stream = subscriber.stream(slot.mid);
+    let a = sink.querySelector(`audio[data-mid="${slot.mid}"]`);
+    if (!a) {
+      a = document.createElement('audio');
+      a.autoplay = true;
+      a.dataset.mid = slot.mid;
+      sink.append(a);
+      devices.applySink(a);
+    }
+    if (stream && a.srcObject !== stream) {
+      a.srcObject = stream;
+      a.play().catch(() => controls.soundBlocked());
+    }
+  }
+}
+
+function renderAll() {
+  stage.render();
+  panels.renderPeople(stage.me, stage.people, stage.speaking, { host, pinned: stage.pinned, handSince });
+  const hostInside = [...stage.people.values()].some((p) => p.host);
+  panels.setCanAdmit(host || !hostInside);
+  controls.renderHand(Boolean(stage.me && stage.me.hand));
+}
+
+function upsert(p) {
+  if (stage.me && p.id === stage.me.id) {
+    // Our own state as the server sees it: the hand (media flags are ours to say).
+    stage.me.hand = Boolean(p.hand);
+    renderAll();
+    return;
+  }
+  const before = stage.people.get(p.id);
+  if (p.hand && !(before && before.hand)) {
+    handSince.set(p.id, Date.now());
+    announce(fill(t.announce_hand, { name: p.name }));
+  }
+  if (!p.hand) handSince.delete(p.id);
+  if (!before) announce(fill(t.announce_joined, { name: p.name }));
+  stage.people.set(p.id, p);
+  renderAll();
+}
+
+function removePerson(id) {
+  const p = stage.people.get(id);
+  stage.people.delete(id);
+  stage.speaking.delete(id);
+  handSince.delete(id);
+  if (stage.pinned === id) stage.pinned = null;
+  if (p) announce(fill(t.announce_left, { name: p.name }));
+  renderAll();
 }
 
 async function handle(msg) {
@@ -146,15 +214,23 @@ async function handle(msg) {
       clearInterval(waitTimer);
       sessionStorage.setItem(storeKey, JSON.stringify({ session: msg.session }));
       joinMsg = { type: 'join', resume: msg.session };
-      view.host = Boolean(msg.host); // may remove others (the organizer, invitees)
-      view.reset(msg.you, msg.participants);
-      view.setSpeaking(msg.speaking || []);
-      $('knocks').replaceChildren();
-      msg.knocks.forEach((k) => view.knock(k));
-      $('chat').replaceChildren();
-      msg.chat.forEach((line) => view.chat(line));
+      host = Boolean(msg.host); // may remove others (the organizer, invitees)
+      stage.me = { ...msg.you, ...controls.mediaState(), hand: false, host };
+      stage.people = new Map(msg.participants.map((p) => [p.id, p]));
+      for (const p of msg.participants) if (p.hand && !handSince.has(p.id)) handSince.set(p.id, Date.now());
+      stage.speaker = msg.speaker;
+      stage.speaking = new Set(msg.speaking || []);
+      panels.clearKnocks();
+      msg.knocks.forEach((k) => panels.knock(k));
+      panels.clearChat();
+      msg.chat.forEach((line) => panels.chat(line, msg.you.id, false));
+      devices.moveToSettings();
       show('joined');
-      if (view.t && $('notice').dataset.notice === 'reconnecting') view.notice(null);
+      if (document.body.dataset.connection === 'reconnecting') {
+        notice(t, null);
+        document.body.dataset.connection = 'up';
+      }
+      renderAll();
       await startMedia(msg.iceServers);
       break;
     case 'offer':
@@ -164,187 +240,94 @@ async function handle(msg) {
       if (publisher) publisher.answered(msg.sdp);
       break;
     case 'slots':
-      view.setSlots(msg.slots, subscriber);
+      stage.setSlots(msg.slots, subscriber);
+      renderAudio();
       break;
     case 'participant-joined':
     case 'participant-updated':
-      view.upsert(msg.participant);
+      upsert(msg.participant);
       break;
     case 'participant-left':
-      view.remove(msg.id);
+      removePerson(msg.id);
+      break;
+    case 'speaker':
+      stage.speaker = msg.id;
+      stage.render();
       break;
     case 'speaking':
-      view.setSpeaking(msg.ids);
+      stage.speaking = new Set(msg.ids);
+      renderAll();
+      break;
+    case 'screen':
+      // Someone shares: the screen takes the main window (as Jitsi and Meet do).
+      if (msg.id && stage.me && msg.id !== stage.me.id) {
+        stage.pinned = null;
+        if (stage.view === 'tiles') stage.setView('speaker'); else renderAll();
+      }
       break;
     case 'knock':
-      view.knock(msg);
+      panels.knock(msg);
       break;
     case 'knock-resolved':
-      view.knockResolved(msg.id);
+      panels.knockResolved(msg.id);
       break;
     case 'chat':
-      view.chat(msg);
+      panels.chat(msg, stage.me && stage.me.id);
       break;
-    case 'recording': {
-      // The recorder started or stopped (always on from the opening, unless the
-      // organizer starts it with the button).
-      const indicator = $('recording-indicator');
-      if (indicator) indicator.hidden = !msg.on;
-      const start = document.querySelector('[data-action="start-recording"]');
-      const stop = document.querySelector('[data-action="stop-recording"]');
-      if (start) start.hidden = msg.on;
-      if (stop) stop.hidden = !msg.on;
-      document.body.dataset.recording = msg.on ? 'on' : 'off';
+    case 'recording':
+      controls.recording(Boolean(msg.on));
       break;
-    }
     case 'closed':
       finish(msg.reason);
       break;
-    case 'error':
-      view.notice(`err_${msg.reason}`, '', { seconds: msg.retryAfter, max: msg.max });
+    case 'error': {
+      const key = msg.reason === 'not-allowed' && msg.what && msg.what !== 'remove'
+        ? `err_not-allowed-${msg.what}` : `err_${msg.reason}`;
+      notice(t, key, '', { seconds: msg.retryAfter, max: msg.max });
       const again = ['bad-credentials', 'name-required', 'cool-down', 'busy', 'unavailable'];
       if (!joined && again.includes(msg.reason)) {
         joinMsg = null;
-        show('lobby');
+        show('prejoin');
       }
       break;
+    }
     default:
       break;
   }
 }
 
-// Controls -----------------------------------------------------------------
-function wire() {
-  $('guest-form').addEventListener('submit', (e) => {
-    e.preventDefault();
-    join({ type: 'join', name: new FormData(e.target).get('name') });
-  });
-  $('signin-form').addEventListener('submit', (e) => {
-    e.preventDefault();
-    const data = new FormData(e.target);
-    join({ type: 'join', login: data.get('login'), password: data.get('password') });
-  });
-  $('chat-form').addEventListener('submit', (e) => {
-    e.preventDefault();
-    const input = e.target.elements.text;
-    const text = input.value.trim();
-    if (text.length > cfg.chatMax) {
-      view.notice('err_chat-too-long', '', { max: cfg.chatMax });
-      return;
-    }
-    if (text) send({ type: 'chat', text });
-    input.value = '';
-  });
-  const button = (action) => document.querySelector(`[data-action="${action}"]`);
-  button('mute').onclick = () => {
-    audioOn = !audioOn;
-    if (local && local.stream) local.stream.getAudioTracks().forEach((tr) => { tr.enabled = audioOn; });
-    button('mute').textContent = audioOn ? t.mute : t.unmute;
-    button('mute').setAttribute('aria-pressed', String(!audioOn));
-    send({ type: 'media', audio: audioOn, video: videoOn });
-  };
-  if (video) {
-    button('camera').onclick = () => {
-      videoOn = !videoOn;
-      if (local && local.stream) local.stream.getVideoTracks().forEach((tr) => { tr.enabled = videoOn; });
-      button('camera').textContent = videoOn ? t.camera_off : t.camera_on;
-      button('camera').setAttribute('aria-pressed', String(!videoOn));
-      send({ type: 'media', audio: audioOn, video: videoOn });
-    };
-    button('share').onclick = async () => {
-      if (screenTrack) { stopShare(); return; }
-      try {
-        const s = await navigator.mediaDevices.getDisplayMedia({ video: true });
-        screenTrack = s.getVideoTracks()[0];
-        screenTrack.onended = stopShare;
-        if (publisher) await publisher.share(screenTrack);
-        send({ type: 'screen', on: true });
-        button('share').textContent = t.unshare;
-      } catch (e) { screenTrack = null; }
-    };
-  }
-  for (const [role, kind] of [['mic-select', 'audio'], ['cam-select', 'video']]) {
-    const sel = $(role);
-    if (sel) sel.onchange = () => switchDevice(kind, sel.value);
-  }
-  for (const action of ['start-recording', 'stop-recording']) {
-    const b = button(action);
-    if (!b) continue;
-    b.onclick = async () => {
-      const saved = JSON.parse(sessionStorage.getItem(storeKey) || 'null');
-      const token = cfg.socket.split('/').pop();
-      const r = await fetch(`/recordings/control/${token}`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ session: saved && saved.session, action: action.split('-')[0] }),
-      }).catch(() => null);
-      if (!r || !r.ok) view.notice('recording_refused');
-    };
-  }
-  button('leave').onclick = () => {
-    send({ type: 'leave' });
-    finish('left');
-    if (ws) ws.close();
-  };
-}
-
-function stopShare() {
-  if (screenTrack) screenTrack.stop();
-  screenTrack = null;
-  if (publisher) publisher.replace('screen', null);
-  send({ type: 'screen', on: false });
-  document.querySelector('[data-action="share"]').textContent = t.share;
-}
-
-async function switchDevice(kind, deviceId) {
-  if (!local || !local.stream) return;
-  const constraints = kind === 'audio' ? { audio: { deviceId: { exact: deviceId } } }
-    : { video: { deviceId: { exact: deviceId }, width: 640, height: 480 } };
-  const fresh = (await navigator.mediaDevices.getUserMedia(constraints)).getTracks()[0];
-  const old = kind === 'audio' ? local.stream.getAudioTracks()[0] : local.stream.getVideoTracks()[0];
-  fresh.enabled = kind === 'audio' ? audioOn : videoOn;
-  if (old) { local.stream.removeTrack(old); old.stop(); }
-  local.stream.addTrack(fresh);
-  if (publisher) await publisher.replace(kind === 'audio' ? 'microphone' : 'camera', fresh);
-}
+watchQuality(
+  () => ({ subscriber, publisher }),
+  (mid, r) => {
+    const slot = stage.slots.find((s) => s.mid === mid);
+    const p = slot && slot.participant ? stage.people.get(slot.participant) : null;
+    if (!p || (slot.kind === 'video' && slot.role !== 'camera' && slot.source !== 'camera')) return;
+    stage.setQuality(p.id, grade(r.loss, r.fps, r.kind === 'video' && p.video));
+  },
+  (loss) => { if (stage.me) stage.setQuality(stage.me.id, grade(loss, null, false)); },
+);
 
 function start() {
   const saved = JSON.parse(sessionStorage.getItem(storeKey) || 'null');
   if (cfg.state === 'closed') {
     finish('ended');
   } else if (saved && saved.session) {
-    join({ type: 'join', resume: saved.session });
-  } else if (cfg.personal) {
-    join({ type: 'join' });
+    join({ type: 'join', resume: saved.session }); // a reload: straight back in
   } else {
-    show(cfg.state);
-    if (cfg.state === 'waiting' && cfg.opensAt) {
-      clockOffset = new Date(cfg.serverTime).getTime() - Date.now();
-      countdown(cfg.opensAt);
-    }
+    controls.prejoin(cfg.state === 'waiting', () => {
+      if (cfg.state === 'waiting' && cfg.opensAt) {
+        clockOffset = new Date(cfg.serverTime).getTime() - Date.now();
+        countdown(cfg.opensAt);
+      }
+    });
   }
 }
 
-// A recorded or streamed meeting: nothing is joined, and no camera or microphone
-// is opened, before the notice is acknowledged (once per page session).
-function askConsent(then) {
-  const consentKey = `visio-consent:${cfg.socket}`;
-  if (!cfg.recording || cfg.state === 'closed' || sessionStorage.getItem(consentKey)) {
-    then();
-    return;
-  }
-  document.body.dataset.consent = 'pending';
-  const box = $('consent');
-  box.hidden = false;
-  const accept = document.querySelector('[data-action="accept-recording"]');
-  accept.focus();
-  accept.onclick = () => {
-    sessionStorage.setItem(consentKey, new Date().toISOString());
-    box.hidden = true;
-    document.body.dataset.consent = 'accepted';
-    then();
-  };
-}
-
-wire();
-askConsent(start);
+wireSelfView(t);
+devices.onSwitch = async (source, track) => { if (publisher) await publisher.replace(source, track); };
+devices.onLevel = (level) => {
+  const speaking = level > 0.45;
+  if (speaking !== stage.meSpeaking) { stage.meSpeaking = speaking; stage.render(); }
+};
+controls.wire();
+controls.askConsent(start);

@@ -14,8 +14,22 @@ def open_room(browser: Browser, link: str, lang: str = "fr") -> Page:
 
 
 def join_as_guest(page: Page, name: str) -> None:
+    """The pre-join screen (or the waiting page): a name, then "Rejoindre"."""
     page.fill("#guest-name", name)
     page.click('[data-action="join"]')
+
+
+def enter_personal(page: Page) -> None:
+    """A personal link: the pre-join screen names the person; "Rejoindre" lets them in."""
+    wait_state(page, "prejoin")
+    page.click('[data-action="join"]')
+
+
+def open_panel(page: Page, name: str) -> None:
+    """Open a side panel (chat, people, settings) if it is not open yet."""
+    button = page.locator(f'.toolbar [data-action="{name}"]')
+    if button.get_attribute("aria-expanded") != "true":
+        button.click()
 
 
 def wait_state(page: Page, state: str, timeout: float = 20.0) -> None:

@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.conftest import CHROMIUM, FLAGS, Browsers, book
 from tests.browser.pages import (
     join_as_guest,
+    open_panel,
     open_room,
     participant_video,
     wait_playing,
@@ -103,6 +104,7 @@ def test_choosing_another_camera_is_what_the_others_then_see(
     assert page.evaluate(label) == "fake_device_0"
     cameras = page.locator('[data-role="cam-select"] option')
     expect(cameras).to_have_count(2)
+    open_panel(page, "settings")  # inside the room, the device lists are in Paramètres
     page.select_option('[data-role="cam-select"]', label="fake_device_1")
     page.wait_for_function(f"{label} === 'fake_device_1'", timeout=10_000)
     # The new camera reaches the others without anyone rejoining.

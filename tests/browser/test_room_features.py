@@ -10,8 +10,10 @@ from playwright.sync_api import Page
 
 from tests.browser.conftest import Browsers, book
 from tests.browser.pages import (
+    enter_personal,
     join_as_guest,
     main_speaker,
+    open_panel,
     open_room,
     participant_video,
     state,
@@ -43,11 +45,18 @@ def test_mute_camera_off_and_chat_are_seen_by_the_other(user: DavUser, browsers:
     alice.click('[data-action="mute"]')
     bob.wait_for_selector(f'{participant_video("Alice")}[data-muted="false"]', timeout=10000)
 
+    alice.keyboard.press("c")  # the chat shortcut opens the Discussion panel
     alice.fill("#chat-text", "Le budget est en pièce jointe")
     alice.click('[data-action="send"]')
+    # Bob's panel is closed: the toolbar counts the unread message, opening reads it.
+    bob.wait_for_selector('[data-role="unread"]:not([hidden])', timeout=10000)
+    assert bob.locator('[data-role="unread"]').inner_text() == "1"
+    assert "1 unread" in str(bob.get_attribute('[data-action="chat"]', "aria-label"))
+    open_panel(bob, "chat")
     line = bob.locator('[data-role="chat"] li', has_text="Le budget est en pièce jointe")
     line.wait_for(timeout=10000)
     assert line.inner_text().startswith("Alice")
+    assert bob.locator('[data-role="unread"]').is_hidden()
 
 
 def test_screen_share_takes_the_main_window_while_it_lasts(
@@ -91,7 +100,13 @@ def test_personal_link_joins_directly_under_the_attendees_name(
     assert personal != link
 
     page = open_room(browsers.launch(), personal)
-    wait_state(page, "joined")  # no form, no lobby, although the lobby is on
+    # The pre-join screen names the attendee and asks no name; then no lobby, although
+    # the lobby is on.
+    wait_state(page, "prejoin")
+    assert page.locator("#guest-name").is_hidden() and page.locator("#signin-login").is_hidden()
+    assert guest.login.title() in page.locator('[data-role="joining-as"]').inner_text()
+    enter_personal(page)
+    wait_state(page, "joined")
     assert page.locator('[data-role="prejoin"]').is_hidden()
     host = open_room(browsers.launch(), link)
     join_as_guest(host, "Hôte")  # a guest by name knocks, and the attendee lets them in

@@ -43,7 +43,7 @@ def enter(page: Page, name: str) -> None:
     consent.wait_for(state="visible")
     # Nothing to fill and nothing joined before the notice is acknowledged.
     assert page.locator('[data-role="prejoin"]').is_hidden()
-    assert page.evaluate("document.body.dataset.roomState") == "lobby"
+    assert page.evaluate("document.body.dataset.roomState") == "prejoin"
     page.click('[data-action="accept-recording"]')
     assert consent.is_hidden()
     join_as_guest(page, name)

@@ -299,5 +299,3 @@ ROOM: dict[str, dict[str, str]] = {
         "in or refuse them.",
     },
 }
-
-

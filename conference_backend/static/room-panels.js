@@ -51,7 +51,7 @@ export class Panels {
   // Discussion ---------------------------------------------------------------
   chat(line, me, live = true) {
     const time = el('time', { dateTime: line.at });
-    time.textContent = new Date(line.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    time.textContent = new Date(line.at).toLocaleTimeString(document.documentElement.lang || [], { hour: '2-digit', minute: '2-digit' });
     const li = el('li', {}, el('strong', { text: line.name }), time, el('span', { class: 'text', text: line.text }));
     $('chat').append(li);
     $('chat-empty').hidden = true;

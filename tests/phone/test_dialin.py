@@ -1,4 +1,5 @@
-"""Dial-in with real sipp calls: the right number, wrong numbers, a room not open yet, limits."""
+"""Dial-in with real sipp calls: the right number (and how the room page shows the caller),
+wrong numbers, a room not open yet, limits."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import datetime as dt
 import time
 from pathlib import Path
 
+from playwright.sync_api import Page, expect
+
 from tests.browser.conftest import Browsers
-from tests.browser.pages import join_as_guest, wait_state
+from tests.browser.pages import join_as_guest, open_panel, wait_state
 from tests.e2e.conftest import DavUser
 from tests.phone import pcap, sipp
 from tests.phone.conftest import TRUNK, PhoneStack, book
 from tests.support.stack import wait_for
 
 CALLER = "0612341234"
-SHOWN = "Téléphone …12 34"
+SHOWN = "Téléphone …12 34"  # the gateway's name for it (phone/bridge.py masked_name, in French)
 
 # Every RTCPeerConnection of the page, so the test can read what it receives.
 TRACK_PCS = """
@@ -45,6 +48,50 @@ def dial(number: str) -> str:
     return number + "#"
 
 
+def initials(name: str) -> str:
+    """The avatar's letters as the page computes them: first letter of the first and of the
+    last word, once everything but letters, digits, ' and - is a space; upper-cased."""
+    words = "".join(c if c.isalnum() or c in "'-" else " " for c in name).split()
+    if not words:
+        return "?"
+    return (words[0][0] + (words[-1][0] if len(words) > 1 else "")).upper()
+
+
+def tile_of(name: str) -> str:
+    return f'[data-role="tiles"] figure.tile[data-person="{name}"]'
+
+
+def row_of(name: str) -> str:
+    return f'[data-role="people"] li[data-person="{name}"]'
+
+
+# The ring a user sees around a speaker: the tile's ::after border, transparent otherwise.
+RING_SHOWN = """(selector) => {
+  const tile = document.querySelector(selector);
+  if (!tile || tile.dataset.speaking !== 'true') return false;
+  const color = getComputedStyle(tile, '::after').borderTopColor;
+  return color !== 'rgba(0, 0, 0, 0)' && color !== 'transparent';
+}"""
+
+
+def sees_a_caller(page: Page, name: str) -> None:
+    """A caller's tile: their initials and a phone, no picture; "par téléphone" in the panel."""
+    tile = page.locator(tile_of(name))
+    expect(tile).to_be_visible(timeout=20000)
+    expect(tile.locator(".avatar b")).to_have_text(initials(name))
+    expect(tile.locator(".avatar svg.phone")).to_have_count(1)
+    expect(tile.locator(".avatar")).to_be_visible()
+    assert tile.locator("video").count() == 0
+    open_panel(page, "people")
+    row = page.locator(row_of(name))
+    expect(row).to_be_visible(timeout=10000)
+    expect(row).to_contain_text("(par téléphone)")
+
+
+def sees_the_ring(page: Page, name: str) -> None:
+    page.wait_for_function(RING_SHOWN, arg=tile_of(name), timeout=20000, polling=100)
+
+
 def test_right_number_joins_the_room_with_audio_both_ways(
     phone_stack: PhoneStack, user: DavUser, browsers: Browsers, work: Path
 ) -> None:
@@ -69,6 +116,7 @@ def test_right_number_joins_the_room_with_audio_both_ways(
         # The caller's voice reaches the browser: energy well above silence, and it speaks.
         before = float(page.evaluate(RECEIVED_ENERGY))
         page.wait_for_selector(f'{person}[data-speaking="true"]', timeout=20000)
+        sees_the_ring(page, SHOWN)
         wait_for(
             lambda: float(page.evaluate(RECEIVED_ENERGY)) > before + 0.05,
             timeout=20,
@@ -80,9 +128,49 @@ def test_right_number_joins_the_room_with_audio_both_ways(
             timeout=25,
             what="the browser's voice at the caller",
         )
+        assert initials(SHOWN) == "T3"
+        sees_a_caller(page, SHOWN)
         page.wait_for_selector(f'{person}[data-muted="true"]', timeout=30000)
+        expect(page.locator(tile_of(SHOWN))).to_have_attribute("data-muted", "true")
+        expect(page.locator(row_of(SHOWN))).to_have_attribute("data-muted", "true")
         assert call.wait(60) == 0, call.output()
         page.wait_for_selector(person, state="detached", timeout=10000)
+    finally:
+        call.stop()
+        ear.close()
+
+
+# An address of its own in the allowed 127.0.0.0/29 (.5 gets blocked by the rate-limit test).
+VIDEO_CALLER_IP = "127.0.0.4"
+
+
+def test_a_caller_in_a_video_room_shows_initials_and_a_phone_not_a_video(
+    phone_stack: PhoneStack, user: DavUser, browsers: Browsers, work: Path
+) -> None:
+    meeting = book(user, "phone-visio.ics", categories="Visio")
+    page = browsers.launch().new_page()
+    page.goto(f"{meeting.link}?lang=fr")
+    join_as_guest(page, "Bruno")
+    wait_state(page, "joined")
+
+    caller, shown = "0698765487", "Téléphone …54 87"
+    ear = sipp.RtpReceiver(host=VIDEO_CALLER_IP)
+    keys = pcap.keys(work / "keys.pcap", dial(meeting.number))
+    voice = pcap.speech(work / "voice.pcap", repeat=3)
+    steps = sipp.pause(500) + sipp.play(keys) + sipp.pause(4000)
+    steps += sipp.play(voice) + sipp.pause(12000)
+    steps += sipp.info("*") + sipp.info("6") + sipp.pause(4000)  # *6 by SIP INFO: muted
+    scenario = sipp.scenario(work / "visio.xml", steps, caller=caller, media_port=ear.port)
+    call = sipp.call(scenario, phone_stack.sip, local_ip=VIDEO_CALLER_IP)
+    try:
+        assert initials(shown) == "T8"
+        sees_a_caller(page, shown)
+        sees_the_ring(page, shown)
+        expect(page.locator(tile_of(shown))).to_have_attribute("data-muted", "true", timeout=30000)
+        expect(page.locator(row_of(shown))).to_have_attribute("data-muted", "true")
+        assert page.locator(f"{tile_of(shown)} video").count() == 0  # still no picture
+        assert call.wait(60) == 0, call.output()
+        page.wait_for_selector(tile_of(shown), state="detached", timeout=10000)
     finally:
         call.stop()
         ear.close()

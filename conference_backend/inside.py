@@ -16,10 +16,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from conference_backend import keys
+from conference_backend import keys, subscriptions
 from conference_backend.lobby import removal_until
 from conference_backend.participant import Member, Participant
 from conference_backend.rooms import LiveRoom
+from conference_backend.sfu.selection import parse_view
 
 if TYPE_CHECKING:
     from conference_backend.signaling import Session
@@ -124,6 +125,13 @@ async def remove(session: Session, p: Participant, room: LiveRoom, msg: dict[str
     await room.expel(target, until)
 
 
+async def view(session: Session, p: Participant, room: LiveRoom, msg: dict[str, Any]) -> None:
+    """What the page shows now: it receives that only (subscriptions.py)."""
+    others = [q for q in room.participants if q != p.id]
+    subscriptions.set_view(p, parse_view(msg, others), asyncio.get_running_loop().time())
+    room.reroute_one(p.id)
+
+
 async def leave(session: Session, p: Participant, room: LiveRoom, msg: dict[str, Any]) -> None:
     await session.ws.close()
 
@@ -137,4 +145,5 @@ HANDLERS: dict[str, Handler] = {
     "refuse": lobby,
     "remove": remove,
     "leave": leave,
+    "view": view,
 }

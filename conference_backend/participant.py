@@ -25,7 +25,9 @@ from aiortc.mediastreams import MediaStreamTrack
 from conference_backend import rtc
 from conference_backend.identity import Person
 from conference_backend.sfu import passthrough
+from conference_backend.sfu.bandwidth import Bandwidth
 from conference_backend.sfu.forwarding import Forwarder, Publication
+from conference_backend.sfu.selection import Choice, View
 
 log = logging.getLogger("visio.room")
 ANSWER_TIMEOUT = 15.0
@@ -40,6 +42,7 @@ class Slot:
     forwarder: Forwarder
     role: str  # "main" | "camera" | "audio"
     mid: str | None = None
+    sender: Any = None  # the RTCRtpSender: its receiver's REMB estimate is read there
 
     @property
     def publication(self) -> Publication | None:
@@ -63,6 +66,9 @@ class Participant:
     publications: dict[str, Publication] = field(default_factory=dict)
     slots: list[Slot] = field(default_factory=list)
     last_main: str | None = None  # whom this person's main window showed last
+    view: View | None = None  # what the page shows (None: an older page, receives everyone)
+    choice: Choice | None = None  # what it receives for that view (subscriptions.py)
+    bandwidth: Bandwidth = field(default_factory=Bandwidth)
     joined_at: float = field(default_factory=time.monotonic)
     pub_pc: RTCPeerConnection | None = None
     sub_pc: RTCPeerConnection | None = None
@@ -116,8 +122,13 @@ class Participant:
                 log.warning("%s publishes %s, which cannot be forwarded", self.id, codec)
                 return
             source = sources.get(str(transceiver.mid), track.kind)
-            if source not in ("microphone", "camera", "screen"):
-                source = "microphone" if track.kind == "audio" else "camera"
+            # What the page calls each track, checked against what it is: an audio
+            # track is a microphone, a video one a camera (either layer) or a screen.
+            allowed = (
+                ("microphone",) if track.kind == "audio" else ("camera", "camera-low", "screen")
+            )
+            if source not in allowed:
+                source = allowed[0]
             receiver = transceiver.receiver
             if track.kind == "audio":
                 passthrough.observe_audio_level(receiver, on_level)
@@ -163,7 +174,7 @@ class Participant:
                 transceiver = next(t for t in pc.getTransceivers() if t.sender is sender)
                 rtc.prefer_forwardable_codecs(transceiver)
                 passthrough.on_keyframe_request(sender, forwarder.keyframe_wanted)
-                self.slots.append(Slot(forwarder, role))
+                self.slots.append(Slot(forwarder, role, sender=sender))
             await pc.setLocalDescription(await pc.createOffer())
             for slot in self.slots:
                 if slot.mid is None:
@@ -177,6 +188,15 @@ class Participant:
             sdp = await asyncio.wait_for(self._answer, ANSWER_TIMEOUT)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             return True
+
+    def estimate(self) -> float | None:
+        """The page's latest REMB estimate (bit/s) for what we send it, if any is recent."""
+        found = [
+            e
+            for s in self.slots
+            if s.sender is not None and (e := passthrough.remb_estimate(s.sender))
+        ]
+        return float(max(found, key=lambda e: e[1])[0]) if found else None
 
     async def close(self) -> None:
         for pub in self.publications.values():

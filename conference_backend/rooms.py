@@ -19,11 +19,13 @@ from typing import Any
 
 from aiohttp import WSCloseCode
 
-from conference_backend import schedule
+from conference_backend import schedule, subscriptions
 from conference_backend.limits import AddressSockets
 from conference_backend.lobby import RESTART, Cooldowns, Knock, Removals
 from conference_backend.participant import Member, Participant, PhoneParticipant
+from conference_backend.sfu.audiogate import AudioGate
 from conference_backend.sfu.forwarding import Publication
+from conference_backend.sfu.selection import CAMERA_LOW, Dynacast, layer_of
 from conference_backend.sfu.speaker import SpeakerDetector
 from visio_core.categories import RoomKind
 from visio_core.registry import Registry, Room
@@ -32,6 +34,7 @@ log = logging.getLogger("visio.room")
 POLL_SECONDS = 2.0
 ENTRY_GRACE = 10.0
 TICK_SECONDS = 0.2
+REVIEW_SECONDS = 1.0
 CHAT_HISTORY = 200
 CLOSED_CODE = 4000  # "the room is closed": the page does not try again
 
@@ -56,6 +59,8 @@ class LiveRoom:
         self.removals = removals if removals is not None else Removals()
         self.chat: deque[dict[str, Any]] = deque(maxlen=CHAT_HISTORY)
         self.detector = SpeakerDetector()
+        self.gate = AudioGate()  # whose voice the pages receive now (the 4 loudest at most)
+        self.dynacast = Dynacast()
         self.speaker: str | None = None
         self.speaking: set[str] = set()
         self.screen_owner: str | None = None
@@ -63,6 +68,7 @@ class LiveRoom:
         self._dirty: set[str] = set()
         self._routing: dict[str, asyncio.Task[None]] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._review_at = 0.0
         # Refreshed by each RoomManager.open: an entrant between open and add keeps it.
         self.touched = time.monotonic()
         # Called whenever who is in or what they publish changes (the phone mix follows).
@@ -103,6 +109,8 @@ class LiveRoom:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         self.detector.remove(p.id)
+        self.gate.remove(p.id)
+        self.dynacast.forget(p.id)
         if self.screen_owner == p.id:
             self.screen_owner = None
         await p.close()
@@ -132,9 +140,21 @@ class LiveRoom:
 
     def level_sink(self, pid: str) -> Callable[[int], None]:
         loop = asyncio.get_running_loop()
-        return lambda level: self.detector.add_level(pid, level, loop.time())
+
+        def sink(level: int) -> None:
+            now = loop.time()
+            self.detector.add_level(pid, level, now)  # the speaker choice hears everyone
+            self.gate.level(pid, level, now)
+
+        return sink
 
     def published(self, pub: Publication) -> None:
+        if pub.source == "microphone":
+            loop = asyncio.get_running_loop()
+            owner = pub.owner
+            pub.gate = lambda: self.gate.audible(owner, loop.time())
+        if pub.source == CAMERA_LOW:
+            self.dynacast.forget(pub.owner)  # a new page, or a reload: tell it afresh
         self.reroute(skip=pub.owner)
 
     async def set_screen(self, p: Member, on: bool) -> None:
@@ -172,20 +192,6 @@ class LiveRoom:
                 log.info("routing to %s failed (%s); the page will reconnect", pid, e)
                 return
 
-    def _main_source(self, p: Participant) -> Publication | None:
-        if self.screen_owner and self.screen_owner != p.id:
-            sharer = self.participants.get(self.screen_owner)
-            pub = sharer.publications.get("screen") if sharer else None
-            if pub is not None and pub.active:
-                return pub
-        order = [self.speaker, p.last_main, *self.participants]
-        for pid in order:
-            q = self.participants.get(pid) if pid else None
-            if q is not None and q.id != p.id and "camera" in q.publications:
-                p.last_main = q.id
-                return q.publications["camera"]
-        return None
-
     async def _route(self, p: Participant) -> None:
         others = [q for q in self.participants.values() if q.id != p.id]
         wanted: dict[str, list[Publication]] = {
@@ -194,15 +200,11 @@ class LiveRoom:
             ]
         }
         if self.video:
-            main = self._main_source(p)
-            wanted["main"] = [main] if main is not None else []
-            # The camera in the main window is not sent a second time for its
-            # thumbnail: the page shows the main window's stream there too.
-            wanted["camera"] = [
-                q.publications["camera"]
-                for q in others
-                if "camera" in q.publications and q.publications["camera"] is not main
-            ]
+            p.choice = subscriptions.decide(self, p, asyncio.get_running_loop().time())
+            if p.choice is None:
+                wanted.update(subscriptions.everyone(self, p))
+            else:
+                wanted.update(subscriptions.by_choice(self, p.choice))
         counts = {role: len(pubs) for role, pubs in wanted.items()}
         # One slot up front (main window, or a voice) so the subscribe connection
         # is up before anyone else arrives: the first frame then needs no ICE.
@@ -216,21 +218,39 @@ class LiveRoom:
             for pub in pubs:
                 if id(pub) in keep:
                     continue
-                free.pop(0).forwarder.attach(pub)
+                # The slot that carried this person's other layer, if any: the page's
+                # tile keeps its stream (no black frame while a new one starts).
+                same = [
+                    i
+                    for i, s in enumerate(free)
+                    if s.publication and s.publication.owner == pub.owner
+                ]
+                free.pop(same[0] if same else 0).forwarder.attach(pub)
             for s in free:
                 s.forwarder.attach(None)
         await p.send({"type": "slots", "slots": [self._slot_info(s) for s in p.slots]})
+        await self._dynacast()
+
+    async def _dynacast(self) -> None:
+        """Pause the camera layers nobody receives, resume those someone needs again."""
+        for pid, (high, low) in self.dynacast.changes(subscriptions.demand(self)).items():
+            q = self.participants.get(pid)
+            if q is not None:
+                await q.send({"type": "layers", "high": high, "low": low})
 
     def _slot_info(self, slot: Any) -> dict[str, Any]:
         pub = slot.publication
         owner = self.participants.get(pub.owner) if pub is not None else None
+        source = pub.source if pub is not None else None
         return {
             "mid": slot.mid,
             "role": slot.role,
             "kind": slot.forwarder.kind,
             "participant": owner.id if owner else None,
             "name": owner.name if owner else None,
-            "source": pub.source if pub is not None else None,
+            # Both layers of a camera are its "camera"; `layer` tells which one comes.
+            "source": "camera" if source == CAMERA_LOW else source,
+            "layer": layer_of(source) if slot.forwarder.kind == "video" else None,
         }
 
     async def _tick(self) -> None:
@@ -244,10 +264,31 @@ class LiveRoom:
                 name = self.participants[speaker].name
                 await self.broadcast({"type": "speaker", "id": speaker, "name": name})
                 self.reroute()
+            self.gate.tick(now)
+            if now >= self._review_at:
+                self._review_at = now + REVIEW_SECONDS
+                self._review(now)
             speaking = self.detector.speaking(now) & set(self.participants)
             if speaking != self.speaking:
                 self.speaking = speaking
                 await self.broadcast({"type": "speaking", "ids": sorted(speaking)})
+
+    def _review(self, now: float) -> None:
+        """Layers follow the receivers' bandwidth estimates, which change by themselves."""
+        for p in self.participants.values():
+            if not isinstance(p, Participant) or p.view is None:
+                continue
+            if subscriptions.decide(self, p, now) != p.choice:
+                self.reroute_one(p.id)
+
+    def reroute_one(self, pid: str) -> None:
+        """Re-route one page only (its view changed): the others receive the same."""
+        if not isinstance(self.participants.get(pid), Participant):
+            return
+        self._dirty.add(pid)
+        task = self._routing.get(pid)
+        if task is None or task.done():
+            self._routing[pid] = asyncio.create_task(self._route_loop(pid))
 
     # closing ------------------------------------------------------------
     async def close(self, reason: str) -> None:

@@ -63,6 +63,10 @@ class Publication:
         self.frames = 0
         self.keyframes = 0
         self.active = True  # screen sharing stopped / camera off: the room stops routing it
+        # Audio: decides, frame by frame, whether pages hear it (audiogate.py); the
+        # recorder and the phone mix, which are not Forwarders, get every frame.
+        self.gate: Callable[[], bool] | None = None
+        self.audible = True
         self._send_pli = send_pli
         self._throttle = KeyframeThrottle(pli_interval)
         self._pending: asyncio.TimerHandle | None = None
@@ -87,6 +91,8 @@ class Publication:
             while True:
                 frame: EncodedFrame = await self.track.recv()  # type: ignore[assignment]
                 key = video and is_vp8_keyframe(frame.data)
+                if self.gate is not None:
+                    self.audible = self.gate()
                 self.frames += 1
                 if key:
                     self.keyframes += 1
@@ -163,6 +169,9 @@ class Forwarder(MediaStreamTrack):
     def push(self, publication: Publication, frame: EncodedFrame, key: bool) -> None:
         if publication is not self.publication or self.readyState != "live":
             return
+        if not publication.audible:
+            return  # silence, or not among the loudest: nothing to send (the sender's
+            # sequence numbers stay continuous, so the page sees no loss)
         if self.kind == "video" and not self._gate.admit(key):
             # Keep asking while we wait: a request can be lost (the publisher's
             # stream had not started, a PLI dropped); the throttle bounds the rate.

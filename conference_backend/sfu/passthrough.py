@@ -192,6 +192,29 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
     target._send_keyframe = callback
 
 
+class RembProbe:
+    """Stands in for a video sender's encoder: remembers the receiver's REMB estimate."""
+
+    def __init__(self) -> None:
+        self.target_bitrate: int | None = None
+        self.at = 0.0
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if name == "target_bitrate" and value is not None:
+            super().__setattr__("at", time.monotonic())
+
+
+def remb_estimate(sender: RTCRtpSender, max_age: float = 5.0) -> tuple[int, float] | None:
+    """The receiver's latest bandwidth estimate for this sender (bit/s, when), if recent."""
+    probe = getattr(sender, _SENDER + "encoder", None)
+    if not isinstance(probe, RembProbe) or probe.target_bitrate is None:
+        return None
+    if time.monotonic() - probe.at > max_age:
+        return None
+    return probe.target_bitrate, probe.at
+
+
 # The lean sender ------------------------------------------------------------------
 _SENDER = "_RTCRtpSender__"  # RTCRtpSender's name-mangled private attributes
 _HEADER = struct.Struct("!LL")
@@ -262,8 +285,10 @@ class _Stream:
         self.extensions_map = getattr(sender, _SENDER + "rtp_header_extensions_map")
         self.mid = getattr(sender, _SENDER + "mid")
         self.encoder = get_encoder(codec)
-        setattr(sender, _SENDER + "encoder", self.encoder)  # the REMB handler looks at it
         self.vp8 = codec.mimeType.lower() == "video/vp8"
+        # aiortc's REMB handler sets `target_bitrate` on the sender's encoder: video
+        # (packetised here, never encoded) gets a probe that keeps the raw estimate.
+        setattr(sender, _SENDER + "encoder", RembProbe() if self.vp8 else self.encoder)
         self.picture_id = random32() & 0x7FFF
         self.seq = random_sequence_number()
         self.origin = random32()

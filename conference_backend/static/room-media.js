@@ -70,10 +70,33 @@ export class Publisher {
     this.chain = Promise.resolve();
   }
 
-  add(source, track) {
-    const t = this.pc.addTransceiver(track, { direction: 'sendonly' });
+  add(source, track, sendEncodings = undefined) {
+    const init = { direction: 'sendonly' };
+    if (sendEncodings) init.sendEncodings = sendEncodings;
+    const t = this.pc.addTransceiver(track, init);
     preferCodec(t, track.kind);
     this.transceivers[source] = t;
+  }
+
+  // The camera's second, small encoding from the same capture: at most 320x180,
+  // 15 frames/s, 180 kbit/s, for thumbnails (the server picks a layer per viewer).
+  addLow(track) {
+    const s = track.getSettings();
+    const scale = Math.max(1, (s.width || 640) / 320, (s.height || 480) / 180);
+    this.add('camera-low', track, [{ scaleResolutionDownBy: scale, maxFramerate: 15, maxBitrate: 180000 }]);
+  }
+
+  // Dynacast: the server says which camera layers someone receives; the others pause.
+  async layers(high, low) {
+    for (const [source, on] of [['camera', high], ['camera-low', low]]) {
+      const t = this.transceivers[source];
+      if (!t) continue;
+      const params = t.sender.getParameters();
+      if (!params.encodings || !params.encodings.length) continue;
+      if (params.encodings.every((e) => e.active === on)) continue;
+      params.encodings.forEach((e) => { e.active = on; });
+      await t.sender.setParameters(params).catch((e) => console.warn('layer change failed', e));
+    }
   }
 
   negotiate() {
@@ -94,6 +117,9 @@ export class Publisher {
   async replace(source, track) {
     const t = this.transceivers[source];
     if (t) await t.sender.replaceTrack(track);
+    if (source === 'camera' && this.transceivers['camera-low']) {
+      await this.transceivers['camera-low'].sender.replaceTrack(track);
+    }
   }
 
   async share(track) {

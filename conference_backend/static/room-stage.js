@@ -17,6 +17,7 @@ export class Stage {
     this.slots = [];
     this.sub = null;
     this.speaker = null;
+    this.screen = null; // who shares a screen
     this.speaking = new Set();
     this.pinned = null;
     this.view = this.video ? 'speaker' : 'tiles';
@@ -63,18 +64,24 @@ export class Stage {
 
   turn(step) { this.page += step; this.render(); this.onChange(); }
 
-  // Where a person's camera arrives: its own slot, or the main window's stream.
-  cameraSlot(id) {
-    return this.slots.find((s) => s.participant === id && s.source === 'camera'
-      && (s.role === 'camera' || s.role === 'main')) || null;
+  // Where a person's camera arrives: for the main window the main slot (high layer)
+  // first, for a thumbnail its own slot (low layer) first; else the other one.
+  cameraSlot(id, forMain = false) {
+    const find = (role) => this.slots.find((s) => s.participant === id && s.source === 'camera' && s.role === role);
+    const [first, second] = forMain ? ['main', 'camera'] : ['camera', 'main'];
+    return find(first) || find(second) || null;
   }
 
   stream(slot) { return slot && this.sub ? this.sub.stream(slot.mid) : null; }
 
   mainChoice() {
     if (this.pinned && this.people.has(this.pinned)) return { id: this.pinned, source: 'camera' };
-    const screen = this.slots.find((s) => s.role === 'main' && s.source === 'screen' && s.participant);
-    if (screen && this.people.has(screen.participant)) return { id: screen.participant, source: 'screen', slot: screen };
+    // Someone shares a screen (the server said so): it takes the main window; its stream
+    // is the main slot once the server has routed it there.
+    if (this.screen && this.people.has(this.screen)) {
+      const slot = this.slots.find((s) => s.role === 'main' && s.source === 'screen' && s.participant === this.screen);
+      return { id: this.screen, source: 'screen', slot: slot || this.cameraSlot(this.screen, true) };
+    }
     if (this.speaker && this.people.has(this.speaker)) return { id: this.speaker, source: 'camera' };
     const main = this.slots.find((s) => s.role === 'main' && s.participant && this.people.has(s.participant));
     if (main) return { id: main.participant, source: 'camera' };
@@ -89,6 +96,7 @@ export class Stage {
     this.renderSelf();
     const alone = $('alone');
     alone.hidden = this.people.size > 0 || Boolean($('share'));
+    if (this.onRender) this.onRender();
   }
 
   renderMain() {
@@ -96,11 +104,12 @@ export class Stage {
     const box = $('main-tile');
     const choice = this.view === 'speaker' ? this.mainChoice() : null;
     const p = choice ? this.people.get(choice.id) : null;
-    const slot = choice ? (choice.slot || this.cameraSlot(choice.id)) : null;
+    const slot = choice ? (choice.slot || this.cameraSlot(choice.id, true)) : null;
     const stream = this.stream(slot);
     if (main.srcObject !== stream) main.srcObject = stream;
     main.dataset.speaker = p ? p.name : '';
-    main.dataset.source = choice ? choice.source : '';
+    // What the main window really plays (a screen asked for shows the camera meanwhile).
+    main.dataset.source = slot ? slot.source : choice ? choice.source : '';
     main.dataset.participantId = p ? p.id : '';
     const label = !p ? '' : choice.source === 'screen' ? fill(this.t.screen_of, { name: p.name })
       : p.name + (this.pinned === p.id ? ` · ${this.t.pinned}` : '');
@@ -287,10 +296,18 @@ export class Stage {
     if (this.shown.includes(id)) this.tile(this.people.get(id) || { ...this.me, self: true });
   }
 
-  // What the page shows now (for the server, later: the large-meetings issue).
-  visibleSet() {
-    const main = this.video && this.view === 'speaker' ? $('main').dataset.participantId : '';
-    return { main: main || null, tiles: [...this.shown] };
+  // What the page shows now and how wide (CSS px): the server sends only that.
+  shows() {
+    let main = null;
+    if (this.video && this.view === 'speaker') {
+      const choice = this.mainChoice();
+      const width = Math.round($('main-tile').getBoundingClientRect().width);
+      if (choice) main = { id: choice.id, source: choice.source, width };
+    }
+    const tiles = this.video ? this.shown.filter((id) => this.tiles.has(id)).map((id) => ({
+      id, width: Math.round(this.tiles.get(id).fig.getBoundingClientRect().width),
+    })) : [];
+    return { main, tiles };
   }
 }
 

@@ -3,9 +3,12 @@
 
 const PERIOD_MS = 2000;
 
-export function grade(loss, fps, video) {
-  if (loss > 0.08 || (video && fps !== null && fps < 8)) return 'poor';
-  if (loss > 0.02 || (video && fps !== null && fps < 15)) return 'fair';
+// `expected`: the frame rate the stream is sent at (30 high layer, 15 thumbnails' low
+// layer); 0 for audio, where only the loss counts.
+export function grade(loss, fps, expected) {
+  const slow = (share) => expected > 0 && fps !== null && fps < expected * share;
+  if (loss > 0.08 || slow(0.3)) return 'poor';
+  if (loss > 0.02 || slow(0.55)) return 'fair';
   return 'good';
 }
 

@@ -16,6 +16,19 @@ const storeKey = `visio-session:${cfg.socket}`;
 
 const devices = new Devices(t, video);
 const stage = new Stage(t, cfg, () => renderAll());
+let viewSent = '';
+let viewTimer = null;
+// What this page shows, for the server to send only that (docs/signaling.md, "view"):
+// again after every change, a little later so that a resize sends one message.
+stage.onRender = () => {
+  clearTimeout(viewTimer);
+  viewTimer = setTimeout(() => {
+    const msg = document.hidden || !joined ? { type: 'view', main: null, tiles: [] } : { type: 'view', ...stage.shows() };
+    const text = JSON.stringify(msg);
+    if (text !== viewSent && ws && ws.readyState === WebSocket.OPEN && joined) { viewSent = text; send(msg); }
+  }, 150);
+};
+document.addEventListener('visibilitychange', () => stage.onRender());
 const panels = new Panels(t, video, {
   admit: (id) => send({ type: 'admit', id }),
   refuse: (id) => send({ type: 'refuse', id }),
@@ -117,7 +130,7 @@ async function startMedia(iceServers) {
   const mic = local.stream.getAudioTracks()[0];
   const cam = local.stream.getVideoTracks()[0];
   if (mic) publisher.add('microphone', mic);
-  if (cam && video) publisher.add('camera', cam);
+  if (cam && video) { publisher.add('camera', cam); publisher.addLow(cam); }
   if (controls.screenTrack) publisher.add('screen', controls.screenTrack);
   await publisher.negotiate();
   controls.applyLocal();
@@ -213,12 +226,14 @@ async function handle(msg) {
       backoff = 500;
       clearInterval(waitTimer);
       sessionStorage.setItem(storeKey, JSON.stringify({ session: msg.session }));
+      viewSent = ''; // a new connection: the server knows nothing of this page's view yet
       joinMsg = { type: 'join', resume: msg.session };
       host = Boolean(msg.host); // may remove others (the organizer, invitees)
       stage.me = { ...msg.you, ...controls.mediaState(), hand: false, host };
       stage.people = new Map(msg.participants.map((p) => [p.id, p]));
       for (const p of msg.participants) if (p.hand && !handSince.has(p.id)) handSince.set(p.id, Date.now());
       stage.speaker = msg.speaker;
+      stage.screen = msg.screen || null;
       stage.speaking = new Set(msg.speaking || []);
       panels.clearKnocks();
       msg.knocks.forEach((k) => panels.knock(k));
@@ -243,6 +258,9 @@ async function handle(msg) {
       stage.setSlots(msg.slots, subscriber);
       renderAudio();
       break;
+    case 'layers':
+      if (publisher) publisher.layers(Boolean(msg.high), Boolean(msg.low));
+      break;
     case 'participant-joined':
     case 'participant-updated':
       upsert(msg.participant);
@@ -259,11 +277,12 @@ async function handle(msg) {
       renderAll();
       break;
     case 'screen':
+      stage.screen = msg.id || null;
       // Someone shares: the screen takes the main window (as Jitsi and Meet do).
       if (msg.id && stage.me && msg.id !== stage.me.id) {
         stage.pinned = null;
         if (stage.view === 'tiles') stage.setView('speaker'); else renderAll();
-      }
+      } else renderAll();
       break;
     case 'knock':
       panels.knock(msg);
@@ -302,9 +321,10 @@ watchQuality(
     const slot = stage.slots.find((s) => s.mid === mid);
     const p = slot && slot.participant ? stage.people.get(slot.participant) : null;
     if (!p || (slot.kind === 'video' && slot.role !== 'camera' && slot.source !== 'camera')) return;
-    stage.setQuality(p.id, grade(r.loss, r.fps, r.kind === 'video' && p.video));
+    const expected = r.kind !== 'video' || !p.video ? 0 : slot.layer === 'low' ? 15 : 30;
+    stage.setQuality(p.id, grade(r.loss, r.fps, expected));
   },
-  (loss) => { if (stage.me) stage.setQuality(stage.me.id, grade(loss, null, false)); },
+  (loss) => { if (stage.me) stage.setQuality(stage.me.id, grade(loss, null, 0)); },
 );
 
 function start() {

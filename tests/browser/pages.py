@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 from playwright.sync_api import Browser, Page
+
+from tests.support.stack import wait_for
 
 STATE = "s => document.body.dataset.roomState === s"
 
@@ -62,3 +67,35 @@ def participant_video(name: str) -> str:
 
 def main_speaker(page: Page) -> str:
     return str(page.get_attribute('video[data-role="main"]', "data-speaker"))
+
+
+def tile(name: str) -> str:
+    """A person's thumbnail (filmstrip) or tile (tile view), on the current page."""
+    return f'[data-role="tiles"] figure.tile[data-person="{name}"]'
+
+
+def person_row(name: str) -> str:
+    """A person's line in the Participants panel."""
+    return f'[data-role="people"] li[data-person="{name}"]'
+
+
+def sign_in(page: Page, login: str, password: str) -> None:
+    """The pre-join screen's account form (the organizer goes straight in)."""
+    page.fill("#signin-login", login)
+    page.fill("#signin-password", password)
+    page.click('[data-action="sign-in"]')
+
+
+def panel(page: Page) -> str:
+    return str(page.evaluate("document.body.dataset.panel || ''"))
+
+
+def focused_action(page: Page) -> str:
+    return str(page.evaluate("document.activeElement && document.activeElement.dataset.action"))
+
+
+def settle(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Gives a layout a moment to settle (after a resize): the caller asserts next, so a
+    timeout here is not an error of its own but leaves the assert to say what is wrong."""
+    with contextlib.suppress(TimeoutError):
+        wait_for(condition, timeout=timeout, what="a settled layout")

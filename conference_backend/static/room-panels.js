@@ -1,6 +1,6 @@
 // Side panels over the stage: Discussion (chat, unread counter), Participants (everyone,
 // hands first, pin / lower hand / remove, and the lobby's admit / refuse), Paramètres.
-import { $, action, el, icon, fill, announce } from './room-ui.js';
+import { $, action, el, icon, fill, announce, initials, avatarColor } from './room-ui.js';
 
 const PANELS = { chat: 'chat-panel', people: 'people-panel', settings: 'settings-panel' };
 
@@ -103,7 +103,9 @@ export class Panels {
       const who = el('span', { class: 'who' });
       const micOff = icon('mic-off', 'mic-off');
       const hand = icon('hand', 'hand');
-      const li = el('li', { class: p.self ? 'me' : '' }, who, micOff, hand);
+      const face = el('b', { class: 'face', 'aria-hidden': 'true', text: initials(p.name) });
+      face.style.setProperty('--avatar', avatarColor(p.name));
+      const li = el('li', { class: p.self ? 'me' : '' }, face, who, micOff, hand);
       r = { li, who, micOff, hand, pin: null, lower: null, remove: null };
       if (this.video && !p.self) {
         r.pin = el('button', { type: 'button', dataset: { action: 'pin' } }, icon('pin'));

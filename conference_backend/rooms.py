@@ -200,7 +200,19 @@ class LiveRoom:
             ]
         }
         if self.video:
+            before = p.choice
             p.choice = subscriptions.decide(self, p, asyncio.get_running_loop().time())
+            if p.choice is not None and p.choice.degraded != (
+                before is not None and before.degraded
+            ):
+                log.info(
+                    "room %s: %s %s (estimate %s bit/s, view needs %d)",
+                    self.id,
+                    p.id,
+                    "on low layers" if p.choice.degraded else "back to full quality",
+                    p.estimate(),
+                    p.choice.need,
+                )
             if p.choice is None:
                 wanted.update(subscriptions.everyone(self, p))
             else:
@@ -274,7 +286,12 @@ class LiveRoom:
                 await self.broadcast({"type": "speaking", "ids": sorted(speaking)})
 
     def _review(self, now: float) -> None:
-        """Layers follow the receivers' bandwidth estimates, which change by themselves."""
+        """Layers follow the receivers' bandwidth estimates, which change by themselves,
+        judged against what the cameras chosen really send (measured here)."""
+        for q in self.participants.values():
+            for pub in q.publications.values():
+                if pub.kind == "video":
+                    pub.measure(now)
         for p in self.participants.values():
             if not isinstance(p, Participant) or p.view is None:
                 continue

@@ -46,11 +46,18 @@ def decide(room: LiveRoom, p: Participant, now: float) -> Choice | None:
     if p.view is None:
         return None
     estimate = p.bandwidth.usable(p.estimate(), p.choice.degraded if p.choice else False, now)
+    rates = {
+        (q.id, source): pub.rate
+        for q in room.participants.values()
+        for source, pub in q.publications.items()
+        if pub.kind == "video" and pub.rate > 0
+    }
     return choose(
         p.view,
         published(room.participants, p.id),
         estimate,
         p.choice.degraded if p.choice else False,
+        rates,
     )
 
 

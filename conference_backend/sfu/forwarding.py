@@ -67,6 +67,9 @@ class Publication:
         # recorder and the phone mix, which are not Forwarders, get every frame.
         self.gate: Callable[[], bool] | None = None
         self.audible = True
+        self.octets = 0  # payload bytes received: `rate` is measured from it
+        self.rate = 0.0  # bit/s over the last measure (LiveRoom's review)
+        self._measured = (0.0, 0)
         self._send_pli = send_pli
         self._throttle = KeyframeThrottle(pli_interval)
         self._pending: asyncio.TimerHandle | None = None
@@ -94,6 +97,7 @@ class Publication:
                 if self.gate is not None:
                     self.audible = self.gate()
                 self.frames += 1
+                self.octets += len(frame.data)
                 if key:
                     self.keyframes += 1
                     self._throttle.keyframe_seen()
@@ -101,6 +105,14 @@ class Publication:
                     sink.push(self, frame, key)
         except MediaStreamError:
             pass  # the publisher's track ended: its peer connection closed
+
+    def measure(self, now: float) -> float:
+        """Update `rate` (bit/s since the last call) and return it."""
+        at, octets = self._measured
+        if at and now > at:
+            self.rate = (self.octets - octets) * 8 / (now - at)
+        self._measured = (now, self.octets)
+        return self.rate
 
     def request_keyframe(self) -> None:
         if self.kind != "video":

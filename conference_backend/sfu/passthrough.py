@@ -153,6 +153,12 @@ def forward_encoded(transceiver: RTCRtpTransceiver) -> str:
     codecs: list[RTCRtpCodecParameters] = transceiver._codecs
     for codec in codecs:
         setattr(codec, _FLAG, True)
+    # No REMB to publishers: aiortc's delay-based estimator times packets when a busy
+    # event loop gets to them, reads that lateness as congestion and made every camera
+    # in a loaded room fall to 30-80 kbit/s; browsers keep their loss-based control.
+    # It also saved a Python computation per video packet.
+    receiver: Any = transceiver.receiver
+    receiver._RTCRtpReceiver__remote_bitrate_estimator = None
     media = [c for c in codecs if c.name.lower() != "rtx"]
     return media[0].mimeType.lower() if media else ""
 

@@ -32,7 +32,12 @@ SCREEN = "screen"
 HIGH_BPS = 1_200_000  # a 640x480..1280x720 camera or a screen, as browsers send them
 LOW_BPS = 200_000  # the camera-low encoding's maxBitrate (180 kbit/s) plus headers
 BIG_TILE_WIDTH = 400  # CSS px: wider than this, a 320 px low layer would look blurred
-RECOVER = 1.25  # a degraded receiver recovers only with 25 % headroom: no flapping
+# A browser's REMB trails what it receives (at most ~1.5x it, and below it for a while
+# after each change), so "below the need" happens on any good link: only an estimate
+# under half of it says the link is weak. Once on low layers the estimate cannot grow
+# past ~1.5x those: recovering needs 3/4 of the need, or a probe (sfu/bandwidth.py).
+DEGRADE = 0.5
+RECOVER = 0.75
 MAX_TILES = 64  # above the room capacity's visible share; bounds what a page can make us do
 MAX_WIDTH = 10_000
 _SCAN = 4 * MAX_TILES  # entries looked at, valid or not: a hostile list costs no more
@@ -184,26 +189,35 @@ def choose(
     published: Mapping[str, Collection[str]],
     estimate: float | None,
     degraded: bool,
+    rates: Mapping[tuple[str, str], float] | None = None,
 ) -> Choice:
     """What one subscriber receives for `view`.
 
     `published[pid]`: the source keys that person publishes now. `estimate`: the
     subscriber's REMB estimate in bit/s, None when unknown (no limit). `degraded`:
-    the previous decision's `Choice.degraded` (hysteresis: degrade below `need`,
-    recover at `need * RECOVER`).
+    the previous decision's `Choice.degraded` (hysteresis: degrade below
+    `need * DEGRADE`, recover at `need * RECOVER`). `rates`: what each (pid, source)
+    publication really carries now (bit/s, measured); the constants stand in for
+    those not measured yet.
 
     The main window's person may also be in the tiles (the page shows their
     thumbnail too): that tile takes the low layer, or is left out when it would be
     the main window's own stream.
     """
     main, tiles = _assign(view, published, low=False)
-    need = sum(_bps(source) for _, source in chain((main,) if main else (), tiles))
+    known = rates or {}
+    # A layer just paused or resumed measures next to nothing: a quarter of the
+    # nominal cost at least, so that such a reading does not end a degradation.
+    need = sum(
+        int(max(known.get(use) or _bps(use[1]), _bps(use[1]) / 4))
+        for use in chain((main,) if main else (), tiles)
+    )
     if estimate is None:
         weak = False
     elif degraded:
         weak = estimate < need * RECOVER
     else:
-        weak = estimate < need
+        weak = estimate < need * DEGRADE
     if weak:
         main, tiles = _assign(view, published, low=True)
     return Choice(main, tiles, weak, need)

@@ -9,6 +9,7 @@ from conference_backend.sfu.selection import (
     BIG_TILE_WIDTH,
     CAMERA,
     CAMERA_LOW,
+    DEGRADE,
     EMPTY_VIEW,
     HIGH_BPS,
     LOW_BPS,
@@ -320,13 +321,13 @@ def test_estimate_drop_takes_the_main_low_and_recovery_needs_headroom() -> None:
     for estimate in [
         None,
         5e6,
-        need,
-        need - 1,
-        need,
-        need * 1.2,
+        need * DEGRADE,  # a REMB trailing what is received: not weak yet
+        need * DEGRADE - 1,
+        need * DEGRADE,
+        need * 0.6,
         need * RECOVER - 1,
         need * RECOVER,
-        need,
+        need * DEGRADE,
     ]:
         page.estimate = estimate
         c = page.decide()
@@ -348,7 +349,7 @@ def test_an_unknown_estimate_lifts_the_limit() -> None:
 def test_a_smaller_view_can_end_degradation() -> None:
     page = Page()
     page.view = filmstrip("ann", ["bob", "cat", "dan"])
-    page.estimate = 1_000_000
+    page.estimate = 500_000  # under half of HIGH_BPS + 2 * LOW_BPS (+ the main's own)
     assert page.decide().degraded
     page.view = filmstrip(None, ["bob", "cat", "dan"])  # tile page of thumbnails only
     choice = page.decide()

@@ -111,9 +111,16 @@ class Stack:
             start_new_session=True,
         )
         self._log = log
-        wait_for(lambda: requests.get(self.web_url + "healthz", timeout=1).ok, what="web backend")
+        # Generous: on a loaded machine (browsers of other tests, other jobs) starting
+        # Python, Radicale and aiortc took more than 20 s.
+        wait_for(
+            lambda: requests.get(self.web_url + "healthz", timeout=1).ok,
+            timeout=90,
+            what="web backend",
+        )
         wait_for(
             lambda: requests.request("OPTIONS", self.caldav_url, timeout=1).status_code < 500,
+            timeout=90,
             what="CalDAV server",
         )
         return self

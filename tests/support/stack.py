@@ -111,6 +111,14 @@ class Stack:
             start_new_session=True,
         )
         self._log = log
+        try:
+            self._wait_started()
+        except BaseException:
+            self.stop()  # a start that timed out must not leave the servers running
+            raise
+        return self
+
+    def _wait_started(self) -> None:
         # Generous: on a loaded machine (browsers of other tests, other jobs) starting
         # Python, Radicale and aiortc took more than 20 s.
         wait_for(
@@ -123,7 +131,6 @@ class Stack:
             timeout=90,
             what="CalDAV server",
         )
-        return self
 
     def stop(self) -> None:
         if self.proc is None:

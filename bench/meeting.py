@@ -18,10 +18,12 @@ gets (encoded payload, median and max).
 
 The clients must not be the bottleneck: they run in several processes, each
 with its own event loop; the bench prints each process's CPU and how late its
-loop wakes up, and the machine's busy share. A run whose client process went
-over 90 % of a core, whose loops lagged, or on a machine with no idle CPU left
-is marked as limited by the clients: its figures say more about the clients
-than about the server. The largest size where both sides held then gives the
+loop wakes up, the UDP packets the kernel dropped because a process read its
+sockets too slowly (/proc/net/udp, per process: clients and backend apart), and
+the machine's busy share. A run whose client process went over 90 % of a core,
+whose loops lagged or dropped packets, or on a machine with no idle CPU left is
+marked as limited by the clients: its figures say more about the clients than
+about the server. The largest size where both sides held then gives the
 backend's CPU per participant and the P=50 figure it implies (an extrapolation).
 
     .venv/bin/python -m bench.meeting [--sizes 10,25,50] [--baseline 10,15] [--seconds 10]
@@ -63,6 +65,23 @@ def machine_busy() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+def udp_drops(pid: int) -> int:
+    """Packets the kernel dropped because `pid` read its UDP sockets too slowly
+    (the `drops` column of /proc/net/udp*, summed over the sockets it holds)."""
+    drops = {}
+    for name in ("udp", "udp6"):
+        for line in (Path("/proc/net") / name).read_text().splitlines()[1:]:
+            f = line.split()
+            drops[f[9]] = int(f[-1])  # inode -> drops
+    total = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                total += drops.get(link[8:-1], 0)
+    return total
+
+
 @dataclass
 class Run:
     mode: str  # "views" | "baseline"
@@ -82,6 +101,9 @@ class Run:
     high_on: int = 0  # publishers told to keep sending their high layer
     low_on: int = 0
     settled: int = 0
+    gave_up: int = 0  # subscribe renegotiations the server gave up (a page would reconnect)
+    backend_drops: int = 0  # UDP packets lost because the backend read too slowly
+    client_drops: int = 0  # same, all client processes
 
     def limits(self) -> list[str]:
         """Why the client side may not have kept up (empty: it did)."""
@@ -92,6 +114,8 @@ class Run:
             out.append("client event loops late")
         if self.machine > MACHINE_FULL:
             out.append("no idle CPU left on the machine")
+        if self.client_drops:
+            out.append(f"{self.client_drops} packets dropped at their sockets")
         return out
 
     @property
@@ -102,6 +126,7 @@ class Run:
     def server_holds(self) -> bool:
         return (
             self.backend <= TARGET_CPU
+            and not self.backend_drops
             and self.streams >= self.expected
             and min(self.main_fps, default=0) >= TARGET_MAIN_FPS
             and min(self.tile_fps, default=TARGET_TILE_FPS) >= TARGET_TILE_FPS
@@ -139,6 +164,9 @@ class Clients:
     def cpu(self) -> list[float]:
         return [sum(cpu_seconds(p.pid)) for p in self.procs]
 
+    def drops(self) -> int:
+        return sum(udp_drops(p.pid) for p in self.procs)
+
     def close(self) -> None:
         for conn in self.conns:
             with contextlib.suppress(OSError):  # already gone
@@ -155,16 +183,14 @@ def measure(run: Run, first: list[dict[str, Any]], last: list[dict[str, Any]]) -
     for a, b in zip(first, last, strict=True):
         dt = b["t"] - a["t"]
         for ca, cb in zip(a["clients"], b["clients"], strict=True):
-            before = {s["mid"]: s for s in ca["slots"]}
             main = kbits = 0.0
             tiles: list[float] = []
             for s in cb["slots"]:
-                s0 = before.get(s["mid"], {"frames": 0, "bytes": 0})
-                frames = s["frames"] - s0["frames"]
+                frames = s["frames"] - ca["frames"].get(s["mid"], 0)
                 if frames <= 0:
                     continue
                 run.streams += 1
-                kbits += (s["bytes"] - s0["bytes"]) * 8 / 1000
+                kbits += (s["bytes"] - ca["bytes"].get(s["mid"], 0)) * 8 / 1000
                 run.layered = run.layered or "layer" in s
                 if run.mode == "baseline":
                     is_main = s["role"] == "main"
@@ -197,23 +223,27 @@ def run_room(
         for i, n in enumerate(counts)
     ]
     run = Run(mode, size)
+    failures = stack.log_text().count("routing to")
     clients = Clients(cfgs)
     try:
         clients.ask(None, timeout=180)  # everyone in and publishing
         run.settled = sum(a["settled"] for a in clients.ask(("settle", size, 90.0), 150))
         time.sleep(2.0)  # past the keyframe bursts of the last joins
         pid = stack.proc.pid
+        d0 = udp_drops(pid), clients.drops()
         b0, c0, m0, t0 = sum(cpu_seconds(pid)), clients.cpu(), machine_busy(), time.monotonic()
         first = clients.ask(("sample",), 60)
         time.sleep(args.seconds)
         last = clients.ask(("sample",), 60)
         b1, c1, m1, t1 = sum(cpu_seconds(pid)), clients.cpu(), machine_busy(), time.monotonic()
+        run.backend_drops, run.client_drops = udp_drops(pid) - d0[0], clients.drops() - d0[1]
     finally:
         clients.close()
     run.backend = 100 * (b1 - b0) / (t1 - t0)
     run.clients = [100 * (y - x) / (t1 - t0) for x, y in zip(c0, c1, strict=True)]
     run.machine = 100 * (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
     run.lag = max(a["lag"] for a in last)
+    run.gave_up = stack.log_text().count("routing to") - failures
     run.expected = size * (min(size - 1, args.thumbnails + 1) if mode == "views" else size - 1)
     measure(run, first, last)
     return run
@@ -231,6 +261,10 @@ def row(r: Run) -> str:
     flags = []
     if r.client_limited:
         flags.append("LIMITED BY THE CLIENTS (" + ", ".join(r.limits()) + ")")
+    if r.backend_drops:
+        flags.append(f"BACKEND dropped {r.backend_drops} packets at its sockets")
+    if r.gave_up:
+        flags.append(f"server gave up {r.gave_up} renegotiations (these clients never reconnect)")
     if r.settled < r.size:
         flags.append(f"only {r.settled}/{r.size} settled")
     if r.main_low:
@@ -333,8 +367,9 @@ def main() -> None:
             "VISIO_SOCKETS_PER_ADDRESS": "1000",
             "VISIO_RATE_OTHER": "10000/10",
         }
-        stack = Stack(Path(tmp) / "stack", extra_env=env).start()
+        stack = Stack(Path(tmp) / "stack", extra_env=env)
         try:
+            stack.start()  # inside the try: a start that times out still stops the server
             print(HEADER, flush=True)
             plan = [("views", p) for p in sizes] + [("baseline", p) for p in baseline]
             for mode, p in plan:

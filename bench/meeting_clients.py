@@ -62,6 +62,9 @@ class Member:
         self.client = RoomClient(cfg.url, cfg.token)
         self.main: str | None = None
         self.tiles: list[str] = []
+        self.clips = {"camera": EncodedClip(cfg.high)}
+        if cfg.views:
+            self.clips["camera-low"] = EncodedClip(cfg.low, LOW_FPS)
 
     async def start(self) -> None:
         c = self.client
@@ -71,9 +74,7 @@ class Member:
             raise RuntimeError(f"{self.name} not in: {answer}")
         if self.cfg.views:  # before publishing: never asked for everyone, even briefly
             await self.update_view()
-        tracks: dict[str, MediaStreamTrack] = {"camera": EncodedClip(self.cfg.high)}
-        if self.cfg.views:
-            tracks["camera-low"] = EncodedClip(self.cfg.low, LOW_FPS)
+        tracks: dict[str, MediaStreamTrack] = dict(self.clips)
         await c.publish(tracks, pre_encoded=True)
 
     async def update_view(self) -> None:
@@ -111,6 +112,9 @@ class Member:
             "main": self.main,
             "tiles": self.tiles,
             "slots": [s for s in c.slot_counters() if s["kind"] == "video"],
+            # Every mid, listed in `slots` or not yet: a window's deltas start from these.
+            "frames": dict(c.frames),
+            "bytes": dict(c.bytes),
             "layers": c.layers,
             "layer_changes": c.layer_changes,
         }
@@ -157,7 +161,10 @@ async def serve(conn: Connection, cfg: Config) -> None:
     probe = LagProbe()
     tasks = [asyncio.create_task(probe.run())]
     try:
-        await asyncio.gather(*(m.start() for m in members))
+        # One at a time per process (processes in parallel): people trickle into a
+        # meeting, and a whole room at once would time out the server's renegotiations.
+        for m in members:
+            await m.start()
         if cfg.views:
             tasks += [asyncio.create_task(m.follow()) for m in members]
         conn.send({"ready": True})
@@ -174,6 +181,9 @@ async def serve(conn: Connection, cfg: Config) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for m in members:  # no frame for a sender whose socket is closing
+            for clip in m.clips.values():
+                clip.set_paused(True)
         await asyncio.gather(*(m.client.close() for m in members), return_exceptions=True)
 
 

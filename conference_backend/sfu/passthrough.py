@@ -249,13 +249,16 @@ def _socket_send(dtls: Any) -> Callable[[bytes], None] | None:
     if pair is None or not isinstance(pair.protocol, aioice.ice.StunProtocol):
         return None
     protect = dtls._tx_srtp.protect
-    sendto = pair.protocol.transport.sendto
+    udp = pair.protocol.transport
+    sendto = udp.sendto
     address = pair.remote_addr
     connected = DtlsState.CONNECTED
 
     def send(data: bytes) -> None:
-        if dtls._state is not connected:  # the peer went away: stop, as _send_rtp would
-            raise ConnectionError("DTLS transport closed")
+        # The peer went away, or its socket was closed under us (the connection
+        # closing): stop, as _send_rtp would, instead of failing inside asyncio.
+        if dtls._state is not connected or udp.is_closing():
+            raise ConnectionError("transport closed")
         sendto(protect(data), address)
 
     return send

@@ -37,6 +37,7 @@ import contextlib
 import math
 import multiprocessing as mp
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -101,6 +102,7 @@ class Run:
     high_on: int = 0  # publishers told to keep sending their high layer
     low_on: int = 0
     settled: int = 0
+    problems: int = 0  # lines the server logged at WARNING or worse during the run
     gave_up: int = 0  # subscribe renegotiations the server gave up (a page would reconnect)
     backend_drops: int = 0  # UDP packets lost because the backend read too slowly
     client_drops: int = 0  # same, all client processes
@@ -114,7 +116,7 @@ class Run:
             out.append("client event loops late")
         if self.machine > MACHINE_FULL:
             out.append("no idle CPU left on the machine")
-        if self.client_drops:
+        if self.client_drops > 0:
             out.append(f"{self.client_drops} packets dropped at their sockets")
         return out
 
@@ -126,7 +128,7 @@ class Run:
     def server_holds(self) -> bool:
         return (
             self.backend <= TARGET_CPU
-            and not self.backend_drops
+            and self.backend_drops == 0
             and self.streams >= self.expected
             and min(self.main_fps, default=0) >= TARGET_MAIN_FPS
             and min(self.tile_fps, default=TARGET_TILE_FPS) >= TARGET_TILE_FPS
@@ -191,7 +193,6 @@ def measure(run: Run, first: list[dict[str, Any]], last: list[dict[str, Any]]) -
                     continue
                 run.streams += 1
                 kbits += (s["bytes"] - ca["bytes"].get(s["mid"], 0)) * 8 / 1000
-                run.layered = run.layered or "layer" in s
                 if run.mode == "baseline":
                     is_main = s["role"] == "main"
                 else:
@@ -207,6 +208,7 @@ def measure(run: Run, first: list[dict[str, Any]], last: list[dict[str, Any]]) -
             run.main_fps.append(main)
             run.tile_fps.extend(sorted(tiles, reverse=True)[: max(wanted, 0)])
             run.kbps.append(kbits / dt)
+            run.layered = run.layered or any("layer" in s for s in cb["slots"])
             run.high_on += cb["layers"]["high"]
             run.low_on += cb["layers"]["low"]
 
@@ -223,7 +225,7 @@ def run_room(
         for i, n in enumerate(counts)
     ]
     run = Run(mode, size)
-    failures = stack.log_text().count("routing to")
+    log_before = stack.log_text()
     clients = Clients(cfgs)
     try:
         clients.ask(None, timeout=180)  # everyone in and publishing
@@ -243,7 +245,9 @@ def run_room(
     run.clients = [100 * (y - x) / (t1 - t0) for x, y in zip(c0, c1, strict=True)]
     run.machine = 100 * (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
     run.lag = max(a["lag"] for a in last)
-    run.gave_up = stack.log_text().count("routing to") - failures
+    log = stack.log_text()[len(log_before) :]
+    run.gave_up = log.count("routing to")
+    run.problems = sum(1 for line in log.splitlines() if " WARNING " in line or " ERROR " in line)
     run.expected = size * (min(size - 1, args.thumbnails + 1) if mode == "views" else size - 1)
     measure(run, first, last)
     return run
@@ -261,10 +265,14 @@ def row(r: Run) -> str:
     flags = []
     if r.client_limited:
         flags.append("LIMITED BY THE CLIENTS (" + ", ".join(r.limits()) + ")")
-    if r.backend_drops:
+    if r.backend_drops > 0:
         flags.append(f"BACKEND dropped {r.backend_drops} packets at its sockets")
+    elif r.backend_drops < 0:  # a closed socket takes its count with it
+        flags.append("BACKEND closed connections during the window")
     if r.gave_up:
         flags.append(f"server gave up {r.gave_up} renegotiations (these clients never reconnect)")
+    if r.problems:
+        flags.append(f"server logged {r.problems} warnings/errors (--log)")
     if r.settled < r.size:
         flags.append(f"only {r.settled}/{r.size} settled")
     if r.main_low:
@@ -341,6 +349,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="steady window")
     parser.add_argument("--thumbnails", type=int, default=9)
     parser.add_argument("--per-process", type=int, default=8, help="clients per process")
+    parser.add_argument("--log", type=Path, help="keep the server's log there")
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 and 6, 4 s")
     args = parser.parse_args()
     if args.quick:
@@ -377,6 +386,8 @@ def main() -> None:
                 print(row(r), flush=True)
         finally:
             stack.stop()
+            if args.log and (Path(tmp) / "stack" / "serve.log").exists():
+                shutil.copy(Path(tmp) / "stack" / "serve.log", args.log)
     summary(runs, sizes, baseline)
 
 

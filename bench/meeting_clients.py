@@ -117,6 +117,7 @@ class Member:
             "bytes": dict(c.bytes),
             "layers": c.layers,
             "layer_changes": c.layer_changes,
+            "sent": {source: clip.sent for source, clip in self.clips.items()},
         }
 
 

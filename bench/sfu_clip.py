@@ -95,6 +95,7 @@ class EncodedClip(MediaStreamTrack):
         self.clip = clip
         self.fps = fps
         self.n = 0
+        self.sent = 0  # frames handed to the sender
         self.index = 0
         self.start: float | None = None
         self.paused = False
@@ -135,6 +136,7 @@ class EncodedClip(MediaStreamTrack):
         packet.pts = self.n * (VIDEO_CLOCK // self.fps)
         packet.time_base = Fraction(1, VIDEO_CLOCK)
         self.n += 1
+        self.sent += 1
         # After the last frame, loop to frame 1: inter frames only, like a live camera.
         self.index = self.index + 1 if self.index + 1 < len(self.clip) else 1
         return packet

@@ -16,15 +16,13 @@ whose frames rose), frames/s per main window and per thumbnail (median and min
 over receivers, a missing stream counting 0) and the video kbit/s each receiver
 gets (encoded payload, median and max).
 
-The clients must not be the bottleneck: they run in several processes, each
-with its own event loop; the bench prints each process's CPU and how late its
-loop wakes up, the UDP packets the kernel dropped because a process read its
-sockets too slowly (/proc/net/udp, per process: clients and backend apart), and
-the machine's busy share. A run whose client process went over 90 % of a core,
-whose loops lagged or dropped packets, or on a machine with no idle CPU left is
-marked as limited by the clients: its figures say more about the clients than
-about the server. The largest size where both sides held then gives the
-backend's CPU per participant and the P=50 figure it implies (an extrapolation).
+The clients must not be the bottleneck: they run in several processes with an
+event loop each. Per run the bench prints their CPU, how late their loops wake
+up, the UDP packets the kernel dropped at each side's sockets (/proc/net/udp),
+lost connections and the machine's busy share; a run where the clients fell
+behind is marked LIMITED BY THE CLIENTS. The largest size where both sides held
+then gives the backend's CPU per participant and the P=50 figure it implies,
+printed as an extrapolation.
 
     .venv/bin/python -m bench.meeting [--sizes 10,25,50] [--baseline 10,15] [--seconds 10]
     .venv/bin/python -m bench.meeting --quick      # smoke run: tiny rooms, short window
@@ -104,6 +102,7 @@ class Run:
     settled: int = 0
     problems: int = 0  # lines the server logged at WARNING or worse during the run
     gave_up: int = 0  # subscribe renegotiations the server gave up (a page would reconnect)
+    lost: tuple[int, int] = (0, 0)  # publish, subscribe connections not connected at the end
     backend_drops: int = 0  # UDP packets lost because the backend read too slowly
     client_drops: int = 0  # same, all client processes
 
@@ -133,6 +132,7 @@ class Run:
         return (
             self.backend <= TARGET_CPU
             and self.backend_drops == 0
+            and not any(self.lost)
             and self.streams >= self.expected
             and min(self.main_fps, default=0) >= TARGET_MAIN_FPS
             and min(self.tile_fps, default=TARGET_TILE_FPS) >= TARGET_TILE_FPS
@@ -213,6 +213,8 @@ def measure(run: Run, first: list[dict[str, Any]], last: list[dict[str, Any]]) -
             run.tile_fps.extend(sorted(tiles, reverse=True)[: max(wanted, 0)])
             run.kbps.append(kbits / dt)
             run.layered = run.layered or any("layer" in s for s in cb["slots"])
+            pub, sub = (not state.startswith("connected") for state in cb["pcs"])
+            run.lost = (run.lost[0] + pub, run.lost[1] + sub)
             run.high_on += cb["layers"]["high"]
             run.low_on += cb["layers"]["low"]
 
@@ -273,6 +275,8 @@ def row(r: Run) -> str:
         flags.append(f"BACKEND dropped {r.backend_drops} packets at its sockets")
     elif r.backend_drops < 0:  # a closed socket takes its count with it
         flags.append("BACKEND closed connections during the window")
+    if any(r.lost):
+        flags.append(f"connections lost: {r.lost[0]} publish, {r.lost[1]} subscribe")
     if r.gave_up:
         flags.append(f"server gave up {r.gave_up} renegotiations (these clients never reconnect)")
     if r.problems:

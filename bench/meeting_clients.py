@@ -118,6 +118,12 @@ class Member:
             "layers": c.layers,
             "layer_changes": c.layer_changes,
             "sent": {source: clip.sent for source, clip in self.clips.items()},
+            "pcs": [
+                f"{pc.connectionState}/{pc.iceConnectionState}" if pc else "none"
+                for pc in (c.pub_pc, c.sub_pc)
+            ],
+            "socket": c.socket_open,
+            "others": len(c.participants),
         }
 
 

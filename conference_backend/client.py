@@ -78,6 +78,10 @@ class RoomClient:
         self._ws = await self._http.ws_connect(self.url, heartbeat=10.0)
         self._reader = asyncio.create_task(self._read())
 
+    @property
+    def socket_open(self) -> bool:
+        return self._ws is not None and not self._ws.closed
+
     async def send(self, message: dict[str, Any]) -> None:
         assert self._ws is not None, "connect() first"
         await self._ws.send_str(json.dumps(message))

@@ -198,15 +198,6 @@ class Participant:
         ]
         return float(max(found, key=lambda e: e[1])[0]) if found else None
 
-    def loss(self) -> float:
-        """The worst packet loss the page reported for what we send it (0..1)."""
-        found = [
-            x
-            for s in self.slots
-            if s.sender is not None and (x := passthrough.receiver_loss(s.sender))
-        ]
-        return max(found, default=0.0)
-
     async def close(self) -> None:
         for pub in self.publications.values():
             await pub.stop()

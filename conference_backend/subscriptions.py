@@ -24,8 +24,6 @@ from conference_backend.sfu.selection import (
     choose,
 )
 
-LOSS = 0.02  # share of packets lost that, with a low estimate, says the link is weak
-
 if TYPE_CHECKING:
     from conference_backend.rooms import LiveRoom
 
@@ -47,20 +45,20 @@ def decide(room: LiveRoom, p: Participant, now: float) -> Choice | None:
     """The view's choice for `p` now (None: no view, receive everyone)."""
     if p.view is None:
         return None
-    degraded = p.choice.degraded if p.choice else False
-    estimate = p.bandwidth.usable(p.estimate(), degraded, now)
-    # A low REMB alone does not make a link weak: a browser's delay-based estimate
-    # also falls when a busy server sends irregularly. Only a receiver that also
-    # reports losses is moved to the low layers.
-    if not degraded and p.loss() < LOSS:
-        estimate = None
+    estimate = p.bandwidth.usable(p.estimate(), p.choice.degraded if p.choice else False, now)
     rates = {
         (q.id, source): pub.rate
         for q in room.participants.values()
         for source, pub in q.publications.items()
         if pub.kind == "video" and pub.rate > 0
     }
-    return choose(p.view, published(room.participants, p.id), estimate, degraded, rates)
+    return choose(
+        p.view,
+        published(room.participants, p.id),
+        estimate,
+        p.choice.degraded if p.choice else False,
+        rates,
+    )
 
 
 def set_view(p: Participant, view: View, now: float) -> None:

@@ -221,17 +221,6 @@ def remb_estimate(sender: RTCRtpSender, max_age: float = 5.0) -> tuple[int, floa
     return probe.target_bitrate, probe.at
 
 
-def receiver_loss(sender: RTCRtpSender) -> float | None:
-    """The share of packets (0..1) the receiver reported lost in its last RTCP report."""
-    stats = getattr(sender, _SENDER + "stats", None)
-    lost = [
-        s.fractionLost / 256
-        for s in (stats.values() if stats else ())
-        if getattr(s, "type", "") == "remote-inbound-rtp" and s.fractionLost is not None
-    ]
-    return max(lost) if lost else None
-
-
 # The lean sender ------------------------------------------------------------------
 _SENDER = "_RTCRtpSender__"  # RTCRtpSender's name-mangled private attributes
 _HEADER = struct.Struct("!LL")

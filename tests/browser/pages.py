@@ -99,3 +99,19 @@ def settle(condition: Callable[[], object], timeout: float = 10.0) -> None:
     timeout here is not an error of its own but leaves the assert to say what is wrong."""
     with contextlib.suppress(TimeoutError):
         wait_for(condition, timeout=timeout, what="a settled layout")
+
+
+# Every RTCPeerConnection of the page in window.__pcs (add_init_script), so a test can
+# read what the page receives: the subscribe connection is not exposed otherwise.
+TRACK_PCS = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Native(...args);
+    window.__pcs.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+})();
+"""

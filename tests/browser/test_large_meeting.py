@@ -20,7 +20,14 @@ import pytest
 from playwright.sync_api import Page, Playwright
 
 from tests.browser.conftest import Browsers, book
-from tests.browser.pages import join_as_guest, main_speaker, open_panel, wait_playing, wait_state
+from tests.browser.pages import (
+    TRACK_PCS,
+    join_as_guest,
+    main_speaker,
+    open_panel,
+    wait_playing,
+    wait_state,
+)
 from tests.e2e.conftest import new_user
 from tests.support.stack import Stack
 
@@ -30,19 +37,6 @@ RECEIVER = "Régine"  # whose page the stats are read on; joins last
 MAIN = 'video[data-role="main"]'
 SLOW = 60.0  # six Chromiums on two shared cores: seconds, generous
 
-# Every RTCPeerConnection of the page (the subscriber one is not exposed otherwise).
-TRACK_PCS = """
-(() => {
-  const Native = window.RTCPeerConnection;
-  window.__pcs = [];
-  window.RTCPeerConnection = function (...args) {
-    const pc = new Native(...args);
-    window.__pcs.push(pc);
-    return pc;
-  };
-  window.RTCPeerConnection.prototype = Native.prototype;
-})();
-"""
 
 # Each inbound stream, with what shows it: the main window (whose name) and the
 # thumbnails (whose names), found by the video elements' track ids.

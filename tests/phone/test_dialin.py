@@ -10,7 +10,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Browsers
-from tests.browser.pages import join_as_guest, open_panel, wait_state
+from tests.browser.pages import TRACK_PCS, join_as_guest, open_panel, wait_state
 from tests.e2e.conftest import DavUser
 from tests.phone import pcap, sipp
 from tests.phone.conftest import TRUNK, PhoneStack, book
@@ -19,19 +19,6 @@ from tests.support.stack import wait_for
 CALLER = "0612341234"
 SHOWN = "Téléphone …12 34"  # the gateway's name for it (phone/bridge.py masked_name, in French)
 
-# Every RTCPeerConnection of the page, so the test can read what it receives.
-TRACK_PCS = """
-(() => {
-  const Native = window.RTCPeerConnection;
-  window.__pcs = [];
-  window.RTCPeerConnection = function (...args) {
-    const pc = new Native(...args);
-    window.__pcs.push(pc);
-    return pc;
-  };
-  window.RTCPeerConnection.prototype = Native.prototype;
-})();
-"""
 RECEIVED_ENERGY = """async () => {
   let energy = 0;
   for (const pc of window.__pcs) {

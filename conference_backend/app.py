@@ -1,9 +1,8 @@
-"""The aiohttp application: routes, templates and the resources' lifetimes."""
+"""The front's aiohttp application: portal, join pages, and signalling handed to the
+media workers that hold the live rooms (workers.py, proxy.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,18 +15,20 @@ from conference_backend.headers import security_headers
 from conference_backend.i18n import PAGES, request_language
 from conference_backend.identity import RoomLinks
 from conference_backend.join import join_page
+from conference_backend.limits import AddressSockets
 from conference_backend.phone import service as phone
-from conference_backend.rooms import RoomManager
-from conference_backend.sfu import passthrough
-from conference_backend.signaling import room_socket
+from conference_backend.proxy import SOCKETS, WORKERS, recording_control, room_socket
+from conference_backend.workers import WorkerPool
 from visio_core.accounts import Accounts
 from visio_core.db import Database
 from visio_core.links import Links
+from visio_core.placement import LocalPlacement
 from visio_core.registry import Registry
 from visio_core.settings import Settings
 from visio_core.tokens import load_or_create_key
 
 HERE = Path(__file__).parent
+SNAPSHOT = "live-rooms.json"  # where each live room is, for `visio rooms list`
 
 
 async def home(request: web.Request) -> web.StreamResponse:
@@ -40,53 +41,58 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """Ready once a media worker serves (before, a join would wait for one)."""
+    serving = request.app[WORKERS].serving()
+    status = 200 if serving else 503
+    return web.json_response(
+        {"status": "ok" if serving else "starting", "workers": serving}, status=status
+    )
 
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[security_headers])
     app[keys.SETTINGS] = settings
+    app[SOCKETS] = AddressSockets()
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         db = Database(settings.database_path)
         app[keys.DB] = db
         app[keys.REGISTRY] = Registry(db)
         app[keys.ACCOUNTS] = Accounts(db)
+        app[keys.SERVER_KEY] = load_or_create_key(settings.key_path)
+        app[keys.LINKS] = RoomLinks(app[keys.REGISTRY], Links(db), app[keys.ACCOUNTS])
         yield
         db.close()
 
-    async def rooms(app: web.Application) -> AsyncIterator[None]:
-        passthrough.install()  # process-wide: encoded forwarding, loopback ICE fallback
-        # aioice logs every connectivity check at INFO: one line per candidate pair.
-        logging.getLogger("aioice").setLevel(logging.WARNING)
-        app[keys.SERVER_KEY] = load_or_create_key(settings.key_path)
-        app[keys.LINKS] = RoomLinks(app[keys.REGISTRY], Links(app[keys.DB]), app[keys.ACCOUNTS])
-        manager = RoomManager(app[keys.REGISTRY])
-        app[keys.ROOMS] = manager
-        watch = asyncio.create_task(manager.watch(), name="room watch")
+    async def workers(app: web.Application) -> AsyncIterator[None]:
+        placement = LocalPlacement()
+        app[keys.PLACEMENT] = placement
+        pool = WorkerPool(settings.media_workers, placement, settings.data_dir / SNAPSHOT)
+        app[WORKERS] = pool
+        await pool.start()
         yield
-        watch.cancel()
-        await asyncio.gather(watch, return_exceptions=True)
-        await manager.shutdown()
+        await pool.stop()
 
-    async def hang_up(app: web.Application) -> None:
-        # Before aiohttp waits for open handlers: sockets left open would hold shutdown.
-        await app[keys.ROOMS].shutdown()
+    async def drain(app: web.Application) -> None:
+        # Before aiohttp waits for open handlers: the workers tell their pages and exit,
+        # which closes every relayed socket.
+        await app[WORKERS].stop()
 
     app.cleanup_ctx.append(database)
-    app.cleanup_ctx.append(rooms)
-    app.on_shutdown.append(hang_up)
+    app.cleanup_ctx.append(workers)
+    app.on_shutdown.append(drain)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(default=True),
     )
     portal.setup(app, settings)  # the booking portal serves "/" (sign-in, home)
-    recorder.setup(app, settings)  # after the rooms: it is cleaned up before them
+    recorder.setup_front(app)  # the recordings' files; the recording itself is in the workers
     phone.setup(app, settings)  # the SIP gateway, with VISIO_SIP_LISTEN only
     app.router.add_get("/caldav", home)  # how to connect a calendar app (linked from the portal)
     app.router.add_get("/healthz", health)
     app.router.add_get("/j/{token}", join_page)
     app.router.add_get("/ws/{token}", room_socket)
+    app.router.add_post("/recordings/control/{token}", recording_control)
     app.router.add_static("/static", HERE / "static")
     return app

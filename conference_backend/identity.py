@@ -128,3 +128,33 @@ def check_resume(key: bytes, room_id: str, token: object) -> tuple[str, Person] 
     if data.get("r") != room_id or time.time() - int(data.get("t", 0)) > RESUME_SECONDS:
         return None
     return str(data["p"]), Person(name=clean_name(data.get("n")), login=str(data.get("l", "")))
+
+
+SIGNED_IN_SECONDS = 60  # the front checked the password just before handing the join over
+
+
+def signed_in_token(key: bytes, room_id: str, login: str) -> str:
+    """The front's word to a media worker: this socket proved `login`'s password."""
+    body = json.dumps({"r": room_id, "l": login, "t": int(time.time())}).encode()
+    mac = hmac.new(key, b"signed-in\x1f" + body, hashlib.sha256).digest()[:16]
+    return _b64(body) + "." + _b64(mac)
+
+
+def check_signed_in(key: bytes, room_id: str, token: object) -> str | None:
+    """The login a fresh `signed_in_token` for this room names, else None."""
+    if not isinstance(token, str) or token.count(".") != 1 or len(token) > 1024:
+        return None
+    body_text, mac_text = token.split(".")
+    try:
+        body, mac = _unb64(body_text), _unb64(mac_text)
+        expected = hmac.new(key, b"signed-in\x1f" + body, hashlib.sha256).digest()[:16]
+        if not hmac.compare_digest(mac, expected):
+            return None
+        data = json.loads(body)
+        age = time.time() - int(data.get("t", 0))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if data.get("r") != room_id or not 0 <= age <= SIGNED_IN_SECONDS:
+        return None
+    login = data.get("l")
+    return login if isinstance(login, str) and login else None

@@ -54,10 +54,9 @@ async def join_page(request: web.Request) -> web.StreamResponse:
         log.exception("cannot compute the next occurrence of room %s", room.room_id)
     audio = room.kind is RoomKind.AUDIO
     now = dt.datetime.now(dt.UTC)
-    live = request.app[keys.ROOMS].get(room.room_id)
     # "prejoin": open (or opening soon for someone already inside): the pre-join screen.
     state, opens_at = "prejoin", None
-    if live is None or not live.participants:
+    if not request.app[keys.PLACEMENT].people(room.room_id):
         try:
             win = schedule.window(
                 room.event,

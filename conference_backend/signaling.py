@@ -22,17 +22,18 @@ from conference_backend.identity import (
     Admission,
     Person,
     check_resume,
+    check_signed_in,
     clean_name,
     is_invited,
     resume_token,
 )
 from conference_backend.join import valid_token
-from conference_backend.limits import MessageLimiter, client_address
+from conference_backend.limits import MessageLimiter
 from conference_backend.lobby import RESTART, Knock
 from conference_backend.participant import Participant, new_participant_id
-from conference_backend.passwords import REFUSALS, check_password
 from conference_backend.rooms import CLOSED_CODE, LiveRoom
 from visio_core import tokens
+from visio_core.placement import CLIENT_HEADER
 from visio_core.registry import Room
 
 log = logging.getLogger("visio.signaling")
@@ -113,15 +114,12 @@ class Session:
             direct = True
         elif self.admission.person is not None:
             person, direct = self.admission.person, True
-        elif msg.get("login"):
-            # Checked by the CalDAV server's one throttle, like the portal's sign-in.
-            login, password = str(msg.get("login", ""))[:64], str(msg.get("password", ""))[:1024]
-            checked = await check_password(self.app, login, password, self.address, "room")
-            account = checked.account
-            if account is None:
-                reason = checked.refusal if checked.refusal in REFUSALS else "unavailable"
-                extra = {"retryAfter": checked.retry_after} if checked.retry_after else {}
-                await self.send({"type": "error", "reason": reason, **extra})
+        elif msg.get("signedIn"):
+            # The front checked the password (front/proxy.py): the worker never sees one.
+            login = check_signed_in(key, row.room_id, msg.get("signedIn"))
+            account = self.app[keys.ACCOUNTS].get(login) if login else None
+            if account is None or account.disabled:
+                await self.send({"type": "error", "reason": "bad-credentials"})
                 return
             person = Person(account.name, account.login, account.email)
             direct = is_invited(
@@ -308,7 +306,9 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     if admission is None or not valid_token(token):
         raise web.HTTPNotFound()
     limits = request.app[keys.SETTINGS].limits
-    address = client_address(request, limits.trusted_proxies)
+    # Only the front reaches a worker (a Unix socket in a private folder): its word is
+    # the client's address, found by the front's own trusted-proxy rules.
+    address = request.headers.get(CLIENT_HEADER, "") or "unknown"
     sockets = request.app[keys.ROOMS].sockets
     if not sockets.acquire(address, limits.sockets_per_address):
         log.info("too many signalling sockets from %s", address)

@@ -7,6 +7,7 @@ caller's business.
 from __future__ import annotations
 
 import configparser
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,7 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "room_capacity": ("VISIO_ROOM_CAPACITY", "50"),
     "room_grace_minutes": ("VISIO_ROOM_GRACE_MINUTES", "15"),
     "visible_thumbnails": ("VISIO_VISIBLE_THUMBNAILS", "9"),
+    "media_workers": ("VISIO_MEDIA_WORKERS", ""),
     "support_phone": ("VISIO_SUPPORT_PHONE", ""),
     "help_url": ("VISIO_HELP_URL", ""),
     "password_url": ("VISIO_PASSWORD_URL", ""),
@@ -153,6 +155,7 @@ class Settings:
     room_capacity: int = 50
     room_grace_minutes: int = 15  # an empty room stays joinable this long after the end
     visible_thumbnails: int = 9  # participant thumbnails the room page shows at once
+    media_workers: int = 1  # processes holding the live rooms (default: one per core)
     # The booking portal: shown on every page / used by "Réinitialiser votre mot de passe".
     support_phone: str = ""
     help_url: str = ""
@@ -222,6 +225,9 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
     capacity = _whole(raw["room_capacity"], "VISIO_ROOM_CAPACITY", minimum=1)
     grace = _whole(raw["room_grace_minutes"], "VISIO_ROOM_GRACE_MINUTES", minimum=0)
     thumbnails = _whole(raw["visible_thumbnails"], "VISIO_VISIBLE_THUMBNAILS", minimum=1)
+    workers = _whole(
+        raw["media_workers"].strip() or str(os.cpu_count() or 1), "VISIO_MEDIA_WORKERS", minimum=1
+    )
     turn_url = raw["turn_url"].strip()
     if turn_url and not turn_url.startswith(("turn:", "turns:", "stun:")):
         raise SettingsError(
@@ -272,6 +278,7 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         room_capacity=capacity,
         room_grace_minutes=grace,
         visible_thumbnails=thumbnails,
+        media_workers=workers,
         invite_organizer=raw["invite_organizer"].strip().lower() not in _NO,
         smtp_user=raw["smtp_user"].strip(),
         smtp_password=raw["smtp_password"],

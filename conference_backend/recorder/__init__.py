@@ -18,8 +18,8 @@ log = logging.getLogger("visio.recorder")
 SERVICE = web.AppKey("recordings", RecordingService)
 
 
-def setup(app: web.Application, settings: Settings) -> None:
-    """Register the recorder; call after the rooms' cleanup context is added."""
+def setup_rooms(app: web.Application, settings: Settings) -> None:
+    """In a media worker: record its rooms; call after the rooms' cleanup context."""
 
     async def recorder(app: web.Application) -> AsyncIterator[None]:
         closed = await asyncio.to_thread(Recordings(app[keys.DB]).close_abandoned)
@@ -39,5 +39,9 @@ def setup(app: web.Application, settings: Settings) -> None:
 
     app.on_shutdown.append(stopping)
     app.cleanup_ctx.append(recorder)
+    control.setup(app, SERVICE)  # the front hands the request to the room's worker
+
+
+def setup_front(app: web.Application) -> None:
+    """In the front: the recordings' files (metadata in the database, files on disk)."""
     download.setup(app)
-    control.setup(app, SERVICE)

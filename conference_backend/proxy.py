@@ -1,0 +1,174 @@
+"""The front's half of signalling: `/ws/{token}` handed to the room's media worker.
+
+The page keeps one public URL; the front finds (or places) the room's worker
+and relays the messages both ways (a few per second: see docs/signaling.md for
+what relaying costs). Two things happen here and not in the worker: the
+per-address socket cap (the front sees every socket of the node) and password
+sign-ins, checked by the CalDAV server as everywhere else and handed over as
+a short-lived signed word (`signedIn`), so a worker never sees a password.
+When the worker goes away the page's socket closes with "restart" and the
+page rejoins; its next socket lands wherever the room is placed then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import aiohttp
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from conference_backend import keys
+from conference_backend.identity import signed_in_token
+from conference_backend.join import valid_token
+from conference_backend.limits import AddressSockets, client_address
+from conference_backend.passwords import REFUSALS, check_password
+from conference_backend.workers import WorkerPool
+from visio_core import tokens
+from visio_core.placement import CLIENT_HEADER
+
+log = logging.getLogger("visio.proxy")
+MAX_MESSAGE = 256 * 1024
+WORKERS = web.AppKey("workers", WorkerPool)
+SOCKETS = web.AppKey("sockets", AddressSockets)
+
+
+async def room_socket(request: web.Request) -> web.StreamResponse:
+    token = request.match_info["token"]
+    admission = request.app[keys.LINKS].lookup(tokens.hash_token(token))
+    if admission is None or not valid_token(token):
+        raise web.HTTPNotFound()
+    limits = request.app[keys.SETTINGS].limits
+    address = client_address(request, limits.trusted_proxies)
+    sockets = request.app[SOCKETS]
+    if not sockets.acquire(address, limits.sockets_per_address):
+        log.info("too many signalling sockets from %s", address)
+        raise web.HTTPTooManyRequests(text="too many connections from this address")
+    try:
+        room_id = admission.room.room_id
+        pool = request.app[WORKERS]
+        worker = await pool.worker_for(room_id)
+        if worker is None:
+            raise web.HTTPServiceUnavailable(text="the meeting server is starting or stopping")
+        try:
+            upstream = await pool.session(worker).ws_connect(
+                f"http://worker/ws/{token}",
+                headers={CLIENT_HEADER: address},
+                max_msg_size=MAX_MESSAGE,
+                autoping=True,
+            )
+        except aiohttp.WSServerHandshakeError as e:
+            if e.status == 429:
+                raise web.HTTPTooManyRequests(text="too many connections") from e
+            if e.status == 404:
+                raise web.HTTPNotFound() from e
+            raise web.HTTPServiceUnavailable() from e
+        except (aiohttp.ClientError, OSError, KeyError) as e:
+            # The worker died between placement and now: the page tries again shortly.
+            log.info("room %s: %s unreachable (%s)", room_id, worker.name, e)
+            raise web.HTTPServiceUnavailable(text="the meeting server is restarting") from e
+        ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=MAX_MESSAGE)
+        await ws.prepare(request)
+        await _relay(request.app, ws, upstream, room_id, address)
+        return ws
+    finally:
+        sockets.release(address)
+
+
+async def _relay(
+    app: web.Application,
+    ws: web.WebSocketResponse,
+    upstream: aiohttp.ClientWebSocketResponse,
+    room_id: str,
+    address: str,
+) -> None:
+    async def down() -> None:
+        code, reason = WSCloseCode.SERVICE_RESTART, b"restart"  # the worker went away
+        while True:
+            msg = await upstream.receive()
+            if msg.type == WSMsgType.TEXT:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.send_str(msg.data)
+            elif msg.type == WSMsgType.CLOSE:
+                code = msg.data or WSCloseCode.OK
+                reason = (msg.extra or "").encode()
+                break
+            elif msg.type in (WSMsgType.CLOSED, WSMsgType.CLOSING, WSMsgType.ERROR):
+                break
+        await ws.close(code=code, message=reason)
+
+    async def up() -> None:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            text = await _outgoing(app, ws, msg.data, room_id, address)
+            if text is not None and not upstream.closed:
+                await upstream.send_str(text)
+
+    downward = asyncio.create_task(down())
+    upward = asyncio.create_task(up())
+    try:
+        await asyncio.wait({downward, upward}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        upward.cancel()
+        if not upstream.closed:
+            await upstream.close()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(downward, 5)
+        downward.cancel()
+        await asyncio.gather(upward, downward, return_exceptions=True)
+
+
+async def _outgoing(
+    app: web.Application, ws: web.WebSocketResponse, text: str, room_id: str, address: str
+) -> str | None:
+    """The page's message as the worker gets it: a password join becomes `signedIn`."""
+    if '"login"' not in text:
+        return text
+    try:
+        msg: Any = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(msg, dict) or msg.get("type") != "join" or not msg.get("login"):
+        return text
+    login = str(msg.pop("login", ""))[:64]
+    password = str(msg.pop("password", ""))[:1024]
+    checked = await check_password(app, login, password, address, "room")
+    if checked.account is None:
+        reason = checked.refusal if checked.refusal in REFUSALS else "unavailable"
+        extra = {"retryAfter": checked.retry_after} if checked.retry_after else {}
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_json({"type": "error", "reason": reason, **extra})
+        return None
+    msg["signedIn"] = signed_in_token(app[keys.SERVER_KEY], room_id, checked.account.login)
+    return json.dumps(msg)
+
+
+async def recording_control(request: web.Request) -> web.StreamResponse:
+    """`POST /recordings/control/{token}`: decided by the worker that holds the room."""
+    token = request.match_info["token"]
+    admission = request.app[keys.LINKS].lookup(tokens.hash_token(token))
+    if admission is None or not valid_token(token):
+        raise web.HTTPNotFound()
+    worker = request.app[WORKERS].placement.where(admission.room.room_id)
+    if worker is None:
+        raise web.HTTPForbidden()  # not live: nobody is inside to start anything
+    body = await request.content.read(64 * 1024)
+    try:
+        async with (
+            request.app[WORKERS]
+            .session(worker)
+            .post(
+                f"http://worker/recordings/control/{token}",
+                data=body,
+                headers={"Content-Type": "application/json"},
+            ) as resp
+        ):
+            return web.Response(
+                status=resp.status, body=await resp.read(), content_type=resp.content_type
+            )
+    except (aiohttp.ClientError, OSError, KeyError) as e:
+        raise web.HTTPServiceUnavailable() from e

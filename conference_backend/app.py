@@ -22,13 +22,12 @@ from conference_backend.workers import WorkerPool
 from visio_core.accounts import Accounts
 from visio_core.db import Database
 from visio_core.links import Links
-from visio_core.placement import LocalPlacement
+from visio_core.placement import SNAPSHOT_FILE, LocalPlacement
 from visio_core.registry import Registry
 from visio_core.settings import Settings
 from visio_core.tokens import load_or_create_key
 
 HERE = Path(__file__).parent
-SNAPSHOT = "live-rooms.json"  # where each live room is, for `visio rooms list`
 
 
 async def home(request: web.Request) -> web.StreamResponse:
@@ -67,7 +66,7 @@ def create_app(settings: Settings) -> web.Application:
     async def workers(app: web.Application) -> AsyncIterator[None]:
         placement = LocalPlacement()
         app[keys.PLACEMENT] = placement
-        pool = WorkerPool(settings.media_workers, placement, settings.data_dir / SNAPSHOT)
+        pool = WorkerPool(settings.media_workers, placement, settings.data_dir / SNAPSHOT_FILE)
         app[WORKERS] = pool
         await pool.start()
         yield

@@ -100,6 +100,30 @@ class RoomClient:
         await self.send({"type": "join", **identity})
         return await self.expect(*STATUS, timeout=timeout)
 
+    async def rejoin(self, timeout: float = 20.0) -> dict[str, Any]:
+        """What a page does after its socket closed with "restart" (a backend or a
+        media worker went away): a new socket, retried while the server answers 503,
+        `join` with the session it was given, and media started over."""
+        session = self.joined.get("session") if self.joined else None
+        await self.close()
+        self.frames.clear()
+        self.bytes.clear()
+        self.slots, self.published, self._tasks = [], {}, set()
+        self.pub_pc = self.sub_pc = None
+        self.inbox = asyncio.Queue()
+        async with asyncio.timeout(timeout):
+            delay = 0.25
+            while True:
+                try:
+                    await self.connect()
+                    break
+                except aiohttp.WSServerHandshakeError:
+                    if self._http is not None:
+                        await self._http.close()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            return await self.join(timeout, **({"resume": session} if session else {}))
+
     async def publish(
         self, tracks: dict[str, MediaStreamTrack], *, pre_encoded: bool = False
     ) -> None:

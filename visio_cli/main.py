@@ -60,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     rooms = sub.add_parser("rooms", help="the room registry").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    rooms.add_parser("list", help="rooms with their next occurrence")
+    rooms.add_parser(
+        "list", help="rooms with their next occurrence and, when live, the worker holding them"
+    )
     rooms.add_parser("rebuild", help="recreate the registry from the calendars alone")
 
     recs = sub.add_parser("recordings", help="meeting recordings").add_subparsers(

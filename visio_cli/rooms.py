@@ -8,6 +8,7 @@ import datetime as dt
 from visio_cli.text import one_line
 from visio_core import ical, when
 from visio_core.db import Database
+from visio_core.placement import SNAPSHOT_FILE, read_snapshot
 from visio_core.registry import Registry
 from visio_core.settings import Settings
 
@@ -24,12 +25,32 @@ def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.
         return 0
     registry = Registry(Database(settings.database_path))
     now = dt.datetime.now(dt.UTC)
+    # Written every second by the running `visio serve` (conference_backend/workers.py).
+    live = read_snapshot(settings.data_dir / SNAPSHOT_FILE)
     for room in registry.all():
         try:
             occ = when.next_occurrence(ical.parse(room.event), now)
             nxt = when.format_range(occ, settings.language) if occ else "-"
         except Exception as e:  # one unreadable event must not hide the others
             nxt = f"(unreadable: {e})"
-        fields = (room.room_number, room.kind.value, room.owner, room.summary or "-", nxt)
+        fields = (
+            room.room_number,
+            room.kind.value,
+            room.owner,
+            room.summary or "-",
+            nxt,
+            _where(live.get(room.room_id)),
+        )
         print("\t".join(one_line(f) for f in fields))
     return 0
+
+
+def _where(place: dict[str, object] | None) -> str:
+    """ "live on node/worker-2 (pid 1234), 3 people", or "-" for a room not held now."""
+    if not place:
+        return "-"
+    people = place.get("participants", 0)
+    return (
+        f"live on {place.get('node', '?')}/{place.get('worker', '?')} "
+        f"(pid {place.get('pid', '?')}), {people} people"
+    )

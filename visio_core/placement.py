@@ -26,6 +26,7 @@ log = logging.getLogger("visio.placement")
 State = Literal["starting", "serving", "draining", "gone"]
 CPU_STEP = 0.1  # CPU shares closer than this count as equal: an idle worker's noise
 CLIENT_HEADER = "X-Visio-Client"  # the front tells a worker whose socket it hands over
+SNAPSHOT_FILE = "live-rooms.json"  # in the data dir: where each live room is, for the CLI
 RELEASE_AFTER = 30.0  # s: a placed room no worker reports is released after this
 
 

@@ -210,7 +210,7 @@ def test_rooms_list_keeps_a_multiline_summary_on_one_line(stack: Stack, user: Da
     assert r.status_code == 201, r.text
     number = str(ics.vevents(user.get("forged.ics").text)[0]["X-VISIO-ROOM-NUMBER"])
     listing = stack.visio("rooms", "list").stdout.splitlines()
-    assert all(len(line.split("\t")) == 5 for line in listing), "\n".join(listing)
+    assert all(len(line.split("\t")) == 6 for line in listing), "\n".join(listing)
     assert not any(line.startswith("999999999") for line in listing)
     (mine,) = [line for line in listing if line.startswith(number + "\t")]
     assert "Budget" in mine

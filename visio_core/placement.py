@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable
@@ -24,7 +25,7 @@ from typing import Literal, Protocol
 
 log = logging.getLogger("visio.placement")
 State = Literal["starting", "serving", "draining", "gone"]
-CPU_STEP = 0.1  # CPU shares closer than this count as equal: an idle worker's noise
+CPU_STEP = 0.25  # quarters of a core: below that, CPU differences are noise (idle, GC)
 CLIENT_HEADER = "X-Visio-Client"  # the front tells a worker whose socket it hands over
 SNAPSHOT_FILE = "live-rooms.json"  # in the data dir: where each live room is, for the CLI
 RELEASE_AFTER = 30.0  # s: a placed room no worker reports is released after this
@@ -50,8 +51,8 @@ class Worker:
 
 
 def load_key(worker: Worker) -> tuple[int, int, int, str]:
-    """What "least loaded" means: CPU first (in 10 % steps), then streams, then rooms."""
-    return (round(worker.cpu / CPU_STEP), worker.streams, len(worker.rooms), worker.name)
+    """What "least loaded" means: CPU first (in quarters of a core), then streams, then rooms."""
+    return (math.floor(worker.cpu / CPU_STEP), worker.streams, len(worker.rooms), worker.name)
 
 
 def choose(workers: Iterable[Worker]) -> Worker | None:

@@ -24,7 +24,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.installed-test
-	$(BIN)/mypy visio_core caldav_plugin conference_backend ldap_sync visio_cli
+	$(BIN)/mypy visio_core caldav_plugin conference_backend visio_rooms ldap_sync visio_cli
 
 system-deps:
 	bash scripts/system-deps.sh

@@ -11,10 +11,11 @@ today's behaviour: clients that never send `view` and publish no `camera-low`
 receive everyone at full quality.
 
 Over a steady window it measures the backend's CPU (user+sys of the `visio serve`
-process, % of one core, /proc), the video streams forwarded (receiver slots
-whose frames rose), frames/s per main window and per thumbnail (median and min
-over receivers, a missing stream counting 0) and the video kbit/s each receiver
-gets (encoded payload, median and max).
+process and of the media workers it started, `python -m visio_rooms`, % of one
+core, /proc), the video streams forwarded (receiver slots whose frames rose),
+frames/s per main window and per thumbnail (median and min over receivers, a
+missing stream counting 0) and the video kbit/s each receiver gets (encoded
+payload, median and max).
 
 The clients must not be the bottleneck: they run in several processes with an
 event loop each. Per run the bench prints their CPU, how late their loops wake
@@ -79,6 +80,26 @@ def udp_drops(pid: int) -> int:
             if link.startswith("socket:["):
                 total += drops.get(link[8:-1], 0)
     return total
+
+
+def media_workers(pid: int) -> list[int]:
+    """The media workers `visio serve` (`pid`) started: its children `python -m visio_rooms`,
+    which hold the live rooms and their media sockets since VISIO_MEDIA_WORKERS."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):  # gone meanwhile
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if ppid == pid and b"-m" in argv and b"visio_rooms" in argv:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def backend_pids(pid: int) -> list[int]:
+    """The front (`visio serve`) and its media workers: the backend whose CPU counts."""
+    return [pid, *media_workers(pid)]
 
 
 @dataclass
@@ -237,14 +258,17 @@ def run_room(
         clients.ask(None, timeout=180)  # everyone in and publishing
         run.settled = sum(a["settled"] for a in clients.ask(("settle", size, 90.0), 150))
         time.sleep(2.0)  # past the keyframe bursts of the last joins
-        pid = stack.proc.pid
-        d0 = udp_drops(pid), clients.drops()
-        b0, c0, m0, t0 = sum(cpu_seconds(pid)), clients.cpu(), machine_busy(), time.monotonic()
+        pids = backend_pids(stack.proc.pid)  # the media (and their sockets) are in the workers
+        d0 = sum(map(udp_drops, pids)), clients.drops()
+        b0 = sum(sum(cpu_seconds(p)) for p in pids)
+        c0, m0, t0 = clients.cpu(), machine_busy(), time.monotonic()
         first = clients.ask(("sample",), 60)
         time.sleep(args.seconds)
         last = clients.ask(("sample",), 60)
-        b1, c1, m1, t1 = sum(cpu_seconds(pid)), clients.cpu(), machine_busy(), time.monotonic()
-        run.backend_drops, run.client_drops = udp_drops(pid) - d0[0], clients.drops() - d0[1]
+        b1 = sum(sum(cpu_seconds(p)) for p in pids)
+        c1, m1, t1 = clients.cpu(), machine_busy(), time.monotonic()
+        run.backend_drops = sum(map(udp_drops, pids)) - d0[0]
+        run.client_drops = clients.drops() - d0[1]
     finally:
         clients.close()
     run.backend = 100 * (b1 - b0) / (t1 - t0)

@@ -27,6 +27,7 @@ from typing import Any
 
 from aiortc.mediastreams import MediaStreamTrack
 
+from bench.lean_receive import LeanClient
 from bench.sfu_clip import LOW_FPS, EncodedClip
 from conference_backend.client import RoomClient
 
@@ -43,6 +44,7 @@ class Config:
     thumbnails: int
     high: list[bytes]
     low: list[bytes]
+    lean: bool = False  # count received packets at the socket (bench/lean_receive.py)
 
 
 def choose_view(
@@ -59,7 +61,7 @@ class Member:
     def __init__(self, cfg: Config, number: int) -> None:
         self.cfg = cfg
         self.name = f"P{number:03d}"
-        self.client = RoomClient(cfg.url, cfg.token)
+        self.client = (LeanClient if cfg.lean else RoomClient)(cfg.url, cfg.token)
         self.main: str | None = None
         self.tiles: list[str] = []
         self.clips = {"camera": EncodedClip(cfg.high)}

@@ -21,6 +21,7 @@ from visio_core.links import Links
 from visio_core.registry import Registry
 from visio_core.settings import Settings
 from visio_core.tokens import load_or_create_key
+from visio_rooms import phone_calls
 
 log = logging.getLogger("visio.worker")
 
@@ -103,6 +104,7 @@ def create_worker_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(rooms)
     app.on_shutdown.append(hang_up)
     recorder.setup_rooms(app, settings)  # after the rooms: it is cleaned up before them
+    phone_calls.setup(app)  # the room half of phone calls, for the front's SIP gateway
     app.router.add_get("/ws/{token}", room_socket)
     app.router.add_get("/internal/load", load)
     return app

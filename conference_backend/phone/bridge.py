@@ -1,5 +1,7 @@
 """A caller inside a LiveRoom: the PhoneParticipant, its published voice, the room's mix.
 
+Room side of a phone call: it runs in the room's media worker, where the
+caller's line is the socket to the front's gateway (visio_rooms/phone_calls.py).
 One RoomMixer per live room with callers in it, following the room's web
 microphones through `LiveRoom.watchers`; it stops with the last caller.
 """
@@ -8,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Protocol
 
 from conference_backend.participant import Participant, PhoneParticipant, new_participant_id
 from conference_backend.phone.g711 import Pcm
-from conference_backend.phone.leg import Leg, OpusVoice, VoiceTrack, level_of
-from conference_backend.phone.mixer import RoomMixer
+from conference_backend.phone.mixer import MixedLeg, RoomMixer
 from conference_backend.rooms import LiveRoom
 from conference_backend.sfu.forwarding import Publication
+from visio_rooms.phone_voice import OpusVoice, VoiceTrack, level_of
 
 PHONE_WORD = {"fr": "Téléphone", "en": "Phone"}
 
@@ -32,12 +35,24 @@ async def _no_keyframes() -> bool:
     return False
 
 
+class Line(MixedLeg, Protocol):
+    """A caller's audio as the room sees it: voice in, the mix out (mixer.MixedLeg)."""
+
+    on_voice: Callable[[Pcm], None] | None
+
+    def queue_voice(self, pcm: Pcm) -> None: ...
+
+    def clear_voice(self) -> None: ...
+
+    async def stop_clock(self) -> None: ...
+
+
 class MixerPool:
     def __init__(self) -> None:
         self.mixers: dict[LiveRoom, RoomMixer] = {}
         self._follows: dict[LiveRoom, Callable[[], None]] = {}
 
-    def attach(self, room: LiveRoom, pid: str, leg: Leg) -> RoomMixer:
+    def attach(self, room: LiveRoom, pid: str, leg: Line) -> RoomMixer:
         mixer = self.mixers.get(room)
         if mixer is None:
             mixer = self.mixers[room] = RoomMixer(room.id)
@@ -100,7 +115,7 @@ class Bridge:
     def __init__(
         self,
         room: LiveRoom,
-        leg: Leg,
+        leg: Line,
         name: str,
         pool: MixerPool,
         *,
@@ -120,7 +135,8 @@ class Bridge:
         self._gate = SilenceGate()
 
     def heard(self, pcm: Pcm) -> None:
-        """The caller's voice (decoded G.711): to the mix, the speaker detector, the browsers."""
+        """The caller's voice (decoded G.711 by the gateway): to the mix, the speaker
+        detector, the browsers."""
         if self.leg.muted:
             return
         self.leg.queue_voice(pcm)
@@ -142,8 +158,7 @@ class Bridge:
         self.leg.muted = muted
         self.participant.audio = not muted
         if muted:
-            self.leg.inbox.clear()
-            self.leg.buffered = 0
+            self.leg.clear_voice()
         await self.room.broadcast(
             {"type": "participant-updated", "participant": self.participant.public()}
         )

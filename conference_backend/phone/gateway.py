@@ -7,6 +7,9 @@ credentials (VISIO_SIP_USER and the password in VISIO_SIP_PASSWORD_FILE): the
 first request is answered 401 with a fresh nonce. In-dialog requests are
 accepted from the address that opened the dialog. Our BYE goes back where the
 INVITE came from (over the same TCP connection), through its Record-Route set.
+
+The gateway runs in the front process; the rooms live in media workers, and a
+call that reaches a room is handed to the room's worker (remote.py `Rooms`).
 """
 
 from __future__ import annotations
@@ -24,12 +27,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from conference_backend.phone import digest, sdp, sip
-from conference_backend.phone.bridge import MixerPool
 from conference_backend.phone.call import Call, PhoneContext
 from conference_backend.phone.leg import Leg
 from conference_backend.phone.prompts import Prompts
 from conference_backend.phone.ratelimit import RateLimiter
-from conference_backend.rooms import RoomManager
+from conference_backend.phone.remote import Rooms
 from visio_core.registry import Registry
 from visio_core.settings import Settings, parse_listen
 
@@ -107,7 +109,7 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 class PhoneGateway:
-    def __init__(self, settings: Settings, registry: Registry, rooms: RoomManager) -> None:
+    def __init__(self, settings: Settings, registry: Registry, rooms: Rooms) -> None:
         self.settings = settings
         self.host, self.port = parse_listen(settings.sip_listen, "VISIO_SIP_LISTEN")
         self.allow = allow_list(settings.sip_allow)
@@ -117,7 +119,7 @@ class PhoneGateway:
             self.password = Path(settings.sip_password_file).read_text(encoding="utf-8").strip()
         self.nonce_key = secrets.token_bytes(32)
         prompts = Prompts(settings.data_dir / "prompts", settings.language)
-        self.ctx = PhoneContext(settings, registry, rooms, prompts, RateLimiter(), MixerPool())
+        self.ctx = PhoneContext(settings, registry, rooms, prompts, RateLimiter())
         self.dialogs: dict[str, Dialog] = {}
         self._pending: set[str] = set()
         self._waiting: dict[tuple[str, int], asyncio.Event] = {}
@@ -154,7 +156,6 @@ class PhoneGateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for writer in list(self._connections):
             writer.close()
-        await self.ctx.mixers.stop()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

@@ -2,8 +2,10 @@
 
 Each web participant's Opus microphone is decoded ONCE per room by a Sink on
 its Publication (then resampled to 8 kHz); callers' voices arrive already
-decoded from their legs. Every tick the room total is summed once and each leg
-gets `total - own` (mix-minus), encoded in G.711 once per leg by the leg.
+decoded from the gateway. Every tick the room total is summed once and each leg
+gets `total - own` (mix-minus). The mixer runs in the room's media worker; a
+leg here is a caller's line to the front (visio_rooms/phone_calls.py), which
+encodes it in G.711 once per caller (docs/signaling.md, "phone calls").
 """
 
 from __future__ import annotations
@@ -37,28 +39,26 @@ class MixedLeg(Protocol):
     def emit(self, mix: Pcm | None) -> None: ...
 
 
-class WebVoice:
-    """A Sink on one web microphone: Opus decoded once, 8 kHz samples queued for the mix."""
+class PcmQueue:
+    """Samples waiting for the mix, taken 20 ms at a time; the oldest go past `limit`."""
 
-    def __init__(self) -> None:
-        self.opus = OpusDecoder(8000)
+    def __init__(self, limit: int = BACKLOG) -> None:
+        self.limit = limit
         self.chunks: deque[Pcm] = deque()
         self.buffered = 0
-        self.attached: Publication | None = None
 
-    def push(self, publication: Publication, frame: EncodedFrame, key: bool) -> None:
-        for pcm in self.opus.decode(frame.data):
-            self.chunks.append(pcm)
-            self.buffered += len(pcm)
-        while self.buffered > BACKLOG:
+    def push(self, pcm: Pcm) -> None:
+        self.chunks.append(pcm)
+        self.buffered += len(pcm)
+        while self.buffered > self.limit:
             self.buffered -= len(self.chunks.popleft())
 
-    def detach(self, publication: Publication) -> None:
-        publication.sinks.discard(self)
-        if self.attached is publication:
-            self.attached = None
+    def clear(self) -> None:
+        self.chunks.clear()
+        self.buffered = 0
 
     def take(self) -> Pcm | None:
+        """20 ms of samples, None when fewer came."""
         if self.buffered < FRAME:
             return None
         parts, need = [], FRAME
@@ -73,6 +73,27 @@ class WebVoice:
                 need = 0
         self.buffered -= FRAME
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+class WebVoice:
+    """A Sink on one web microphone: Opus decoded once, 8 kHz samples queued for the mix."""
+
+    def __init__(self) -> None:
+        self.opus = OpusDecoder(8000)
+        self.queue = PcmQueue()
+        self.attached: Publication | None = None
+
+    def push(self, publication: Publication, frame: EncodedFrame, key: bool) -> None:
+        for pcm in self.opus.decode(frame.data):
+            self.queue.push(pcm)
+
+    def detach(self, publication: Publication) -> None:
+        publication.sinks.discard(self)
+        if self.attached is publication:
+            self.attached = None
+
+    def take(self) -> Pcm | None:
+        return self.queue.take()
 
 
 def mix_minus(

@@ -48,6 +48,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "removed": "Vous avez été retiré de la réunion. Au revoir.",
         "lobby_full": "Trop de personnes attendent déjà d'entrer. Veuillez rappeler dans "
         "quelques minutes. Au revoir.",
+        "lost": "La liaison avec la réunion a été perdue. Veuillez rappeler. Au revoir.",
     },
     "en": {
         "welcome": "Welcome. Please enter the meeting number, followed by the hash key.",
@@ -69,6 +70,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "removed": "You were removed from the meeting. Goodbye.",
         "lobby_full": "Too many people are already waiting to join. Please call again in a "
         "few minutes. Goodbye.",
+        "lost": "The connection to the meeting was lost. Please call again. Goodbye.",
     },
 }
 FIXED = [k for k in TEXTS["fr"] if k != "opens"]

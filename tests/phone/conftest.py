@@ -35,10 +35,9 @@ class PhoneStack:
         return self.stack.log_text()
 
 
-@pytest.fixture(scope="package")
-def phone_stack(namespace: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneStack]:
-    data = tmp_path_factory.mktemp("phone-stack")
-    secret = data.parent / "sip-password"
+def start_phone_stack(data: Path, extra_env: dict[str, str] | None = None) -> PhoneStack:
+    """`visio serve` with the gateway on a free port (stop it with `.stack.stop()`)."""
+    secret = data.parent / f"{data.name}-sip-password"
     secret.write_text(TRUNK[1] + "\n")
     port = free_udp_port()
     s = Stack(
@@ -48,12 +47,19 @@ def phone_stack(namespace: None, tmp_path_factory: pytest.TempPathFactory) -> It
             "VISIO_SIP_ALLOW": ALLOWED,
             "VISIO_SIP_USER": TRUNK[0],
             "VISIO_SIP_PASSWORD_FILE": str(secret),
+            **(extra_env or {}),
         },
     ).start()
+    return PhoneStack(s, ("127.0.0.1", port))
+
+
+@pytest.fixture(scope="package")
+def phone_stack(namespace: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneStack]:
+    phone = start_phone_stack(tmp_path_factory.mktemp("phone-stack"))
     try:
-        yield PhoneStack(s, ("127.0.0.1", port))
+        yield phone
     finally:
-        s.stop()
+        phone.stack.stop()
 
 
 @pytest.fixture
@@ -65,6 +71,7 @@ def user(phone_stack: PhoneStack) -> DavUser:
 class Meeting:
     link: str
     number: str
+    room_id: str = ""
 
 
 def _stamp(t: dt.datetime) -> str:
@@ -90,8 +97,9 @@ def book(
     r = user.put(href, body)
     assert r.status_code in (201, 204), r.text
     stored = user.get(href).text
-    number = str(ics.vevents(stored)[0]["X-VISIO-ROOM-NUMBER"])
-    return Meeting(ics.join_link(stored), number)
+    event = ics.vevents(stored)[0]
+    number = str(event["X-VISIO-ROOM-NUMBER"])
+    return Meeting(ics.join_link(stored), number, str(event["X-VISIO-ROOM"]))
 
 
 @pytest.fixture

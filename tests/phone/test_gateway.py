@@ -1,4 +1,7 @@
-"""The gateway's SIP transactions, in-process over real UDP sockets (no media, no stack)."""
+"""The gateway's SIP transactions, in-process over real UDP sockets (no media, no stack).
+
+No media worker either: these calls never get past the room number (the rooms
+live in the workers; test_workers.py reaches one through a whole stack)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from pathlib import Path
 
 from conference_backend.phone import sip
 from conference_backend.phone.gateway import PhoneGateway, info_key
-from conference_backend.rooms import RoomManager
+from conference_backend.phone.remote import RoomSocket
 from visio_core.db import Database
 from visio_core.registry import Registry
 from visio_core.settings import resolve
@@ -41,6 +44,16 @@ def request(method: str, call_id: str, port: int, *, to: str = "", body: str = "
 Test = Callable[[PhoneGateway, socket.socket], Awaitable[None]]
 
 
+class NoWorkers:
+    """The gateway's view of the rooms (remote.Rooms) when no media worker serves."""
+
+    def people(self, room_id: str) -> int:
+        return 0
+
+    async def connect(self, room_id: str) -> RoomSocket | None:
+        return None
+
+
 def run(tmp: Path, allow: str, test: Test) -> None:
     async def scenario() -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -55,7 +68,7 @@ def run(tmp: Path, allow: str, test: Test) -> None:
             },
         )
         registry = Registry(Database(settings.database_path))
-        gateway = PhoneGateway(settings, registry, RoomManager(registry))
+        gateway = PhoneGateway(settings, registry, NoWorkers())
         await gateway.start()
         peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         peer.bind(("127.0.0.1", 0))

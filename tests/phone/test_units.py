@@ -9,9 +9,9 @@ import pytest
 
 from conference_backend.phone import digest, g711, rtp, sdp, sip
 from conference_backend.phone.bridge import SilenceGate, masked_name
-from conference_backend.phone.leg import OpusVoice, VoiceTrack, level_of
 from conference_backend.phone.mixer import mix_minus
 from conference_backend.phone.ratelimit import RateLimiter
+from visio_rooms.phone_voice import OpusVoice, VoiceTrack, level_of
 
 INVITE = (
     b"INVITE sip:visio@10.0.0.1 SIP/2.0\r\n"

@@ -27,16 +27,26 @@ log = logging.getLogger("visio.worker")
 
 
 class CpuMeter:
-    """This process's share of one core since the previous reading."""
+    """This process's share of one core, smoothed over the last few readings so that
+    one burst (starting up, a garbage collection) does not steer placement."""
+
+    SMOOTHING = 0.5  # weight of the newest reading
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self._at = (time.monotonic(), time.process_time())
+        self.share = 0.0
 
     def read(self) -> float:
         wall, cpu = time.monotonic(), time.process_time()
         then_wall, then_cpu = self._at
         self._at = (wall, cpu)
-        return (cpu - then_cpu) / (wall - then_wall) if wall > then_wall else 0.0
+        if wall > then_wall:
+            latest = (cpu - then_cpu) / (wall - then_wall)
+            self.share += self.SMOOTHING * (latest - self.share)
+        return self.share
 
 
 CPU = web.AppKey("cpu", CpuMeter)
@@ -105,6 +115,11 @@ def create_worker_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(hang_up)
     recorder.setup_rooms(app, settings)  # after the rooms: it is cleaned up before them
     phone_calls.setup(app)  # the room half of phone calls, for the front's SIP gateway
+
+    async def started(app: web.Application) -> None:
+        app[CPU].reset()  # starting up is not load
+
+    app.on_startup.append(started)
     app.router.add_get("/ws/{token}", room_socket)
     app.router.add_get("/internal/load", load)
     return app

@@ -8,7 +8,7 @@ parsing, a bitrate estimator, NACK bookkeeping, a jitter buffer and a hand-over
 to a decoder thread. On a 2-core machine that shares its cores with the
 clients, such receivers use up the core a second media worker needs.
 
-`LeanClient` is `conference_backend.client.RoomClient` with one change: once its
+`LeanClient` is `visio_rooms.client.RoomClient` with one change: once its
 subscribe connection is negotiated, its UDP sockets are no longer read when
 they become readable but drained every `POLL` seconds (the kernel keeps what
 arrives meanwhile; a batch then costs one loop turn), and the SRTP packets of
@@ -23,7 +23,7 @@ What such a receiver does not do: check SRTP integrity, reassemble frames (a
 frame whose last packet is lost is not counted, one that lost another packet
 still is), send NACKs, PLIs or REMB. The server then has no bandwidth estimate
 for it, which it treats as "no limit" (the weak-link rule of
-conference_backend/sfu/selection.py never applies). Its frames arrive up to
+visio_rooms/sfu/selection.py never applies). Its frames arrive up to
 POLL late, which nothing here measures.
 """
 
@@ -33,7 +33,7 @@ import asyncio
 import logging
 from typing import Any
 
-from conference_backend.client import RoomClient
+from visio_rooms.client import RoomClient
 
 log = logging.getLogger("bench.lean_receive")
 RTP_HEADER = 12

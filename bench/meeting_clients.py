@@ -29,7 +29,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from bench.lean_receive import LeanClient
 from bench.sfu_clip import LOW_FPS, EncodedClip
-from conference_backend.client import RoomClient
+from visio_rooms.client import RoomClient
 
 LAG_PERIOD = 0.05  # s between two wake-ups of the loop-lag probe
 

@@ -1,6 +1,6 @@
 """Phone gateway cost: CPU per phone leg in a room with 4 web participants, same run.
 
-One Audio room; 4 synthetic web participants (conference_backend.client) publish
+One Audio room; 4 synthetic web participants (visio_rooms.client) publish
 Opus speech-like audio; then N = 1, 8, 16 phone legs call the real gateway
 (VISIO_SIP_LISTEN) from an in-process SIP/RTP peer: INVITE, the room number by
 SIP INFO, then 20 ms A-law packets, while counting what comes back. Two
@@ -37,8 +37,8 @@ from aiortc.mediastreams import MediaStreamTrack
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from conference_backend.client import RoomClient  # noqa: E402
 from conference_backend.phone import g711, rtp, sdp, sip  # noqa: E402
+from visio_rooms.client import RoomClient  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 TARGET = 30  # legs per core

@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.sfu import Workers, cpu_seconds  # noqa: E402
 from bench.sfu_clip import EncodedClip, encode_clip  # noqa: E402
-from conference_backend.client import RoomClient  # noqa: E402
-from conference_backend.sfu import passthrough  # noqa: E402
+from visio_rooms.client import RoomClient  # noqa: E402
+from visio_rooms.sfu import passthrough  # noqa: E402
 
 
 def with_recorders(pid: int) -> float:
@@ -149,8 +149,8 @@ def opus_loop() -> list[bytes]:
 async def recorder_alone(n: int, seconds: float, preset: str) -> dict[str, float]:
     """The Recorder fed by n synthetic publishers in this process; CPU of the whole process
     (every thread: the feeding loop, the worker, x264's) minus the feeding loop alone."""
-    from conference_backend.recorder.session import Recorder
-    from conference_backend.sfu.passthrough import EncodedFrame
+    from visio_rooms.recorder.session import Recorder
+    from visio_rooms.sfu.passthrough import EncodedFrame
 
     clip, voice = encode_clip(), opus_loop()
 

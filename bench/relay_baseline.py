@@ -25,8 +25,8 @@ from aiortc.mediastreams import MediaStreamTrack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conference_backend import rtc
-from conference_backend.sfu import passthrough
+from visio_rooms import rtc
+from visio_rooms.sfu import passthrough
 
 
 @dataclass

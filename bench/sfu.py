@@ -2,7 +2,7 @@
 
 One room, one publisher sending 640x480 VP8 at 30 fps (~1 Mbit/s) or Opus, N
 subscribers, all synthetic aiortc participants driven through the project's
-signalling client (conference_backend.client). The baseline server
+signalling client (visio_rooms.client). The baseline server
 (bench/relay_baseline.py) decodes and re-encodes per subscriber, as stock aiortc
 does, and is measured in the same invocation.
 
@@ -49,8 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.sfu_clip import FPS, EncodedClip, encode_clip  # noqa: E402
-from conference_backend.client import RoomClient  # noqa: E402
-from conference_backend.sfu import passthrough  # noqa: E402
+from visio_rooms.client import RoomClient  # noqa: E402
+from visio_rooms.sfu import passthrough  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -85,7 +85,7 @@ class EncodedClip(MediaStreamTrack):
 
     `set_paused(True)` stops it (no frame, so no packet) until `set_paused(False)`,
     which restarts at the keyframe, as a browser does when an encoding is switched
-    back on (the `layers` message of the signalling, conference_backend/client.py).
+    back on (the `layers` message of the signalling, visio_rooms/client.py).
     """
 
     kind = "video"

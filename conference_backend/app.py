@@ -10,17 +10,17 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from conference_backend import keys, portal, recorder
+from conference_backend import keys, portal, recordings
 from conference_backend.headers import security_headers
 from conference_backend.i18n import PAGES, request_language
-from conference_backend.identity import RoomLinks
 from conference_backend.join import join_page
-from conference_backend.limits import AddressSockets
 from conference_backend.phone import service as phone
 from conference_backend.proxy import SOCKETS, WORKERS, recording_control, room_socket
 from conference_backend.workers import WorkerPool
 from visio_core.accounts import Accounts
+from visio_core.addresses import AddressSockets
 from visio_core.db import Database
+from visio_core.identity import RoomLinks
 from visio_core.links import Links
 from visio_core.placement import SNAPSHOT_FILE, LocalPlacement
 from visio_core.registry import Registry
@@ -86,7 +86,7 @@ def create_app(settings: Settings) -> web.Application:
         autoescape=jinja2.select_autoescape(default=True),
     )
     portal.setup(app, settings)  # the booking portal serves "/" (sign-in, home)
-    recorder.setup_front(app)  # the recordings' files; the recording itself is in the workers
+    recordings.setup(app)  # the recordings' files; recording itself happens in the workers
     phone.setup(app, settings)  # the SIP gateway, with VISIO_SIP_LISTEN only
     app.router.add_get("/caldav", home)  # how to connect a calendar app (linked from the portal)
     app.router.add_get("/healthz", health)

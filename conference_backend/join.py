@@ -10,22 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from conference_backend import keys, schedule
+from conference_backend import keys
 from conference_backend.i18n import PAGES, ROOM, request_language
-from visio_core import ical, tokens, when
+from visio_core import ical, schedule, tokens, when
 from visio_core.categories import RoomKind
+from visio_core.tokens import valid_token
 
 log = logging.getLogger("visio.join")
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-
-def valid_token(token: str) -> bool:
-    return bool(_TOKEN_RE.match(token))
 
 
 def not_found(request: web.Request) -> web.Response:

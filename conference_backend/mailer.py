@@ -14,14 +14,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import ssl
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiohttp
 import aiosmtplib
@@ -33,28 +28,11 @@ from visio_core import conference, ical, imip, resets, tokens
 from visio_core.db import Database
 from visio_core.outbox import Outbox, Pending
 from visio_core.settings import Settings
+from visio_core.smtp import close_client, parse_smtp_url, smtp_client, write_eml
 
 log = logging.getLogger("visio.mailer")
 POLL_SECONDS = 1.0
 BATCH = 200
-
-
-@dataclass(frozen=True)
-class SmtpTarget:
-    host: str
-    port: int
-    mode: str  # plain | starttls | tls
-
-
-def parse_smtp_url(url: str) -> SmtpTarget:
-    parts = urlsplit(url)
-    modes = {"smtp": ("plain", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
-    if parts.scheme not in modes or not parts.hostname:
-        raise ValueError(
-            f"VISIO_SMTP_URL must be smtp://HOST:PORT, smtp+starttls://… or smtps://… (got {url!r})"
-        )
-    mode, default_port = modes[parts.scheme]
-    return SmtpTarget(parts.hostname, parts.port or default_port, mode)
 
 
 class Mailer:
@@ -167,7 +145,7 @@ class Mailer:
                 except aiosmtplib.SMTPResponseException as e:
                     await self._failed(p, f"{e.code} {e.message}", permanent=e.code >= 500)
                     if e.code < 500:
-                        await _close(client)
+                        await close_client(client)
                         client = None
                     continue
                 except (OSError, aiosmtplib.SMTPException, TimeoutError) as e:
@@ -175,13 +153,13 @@ class Mailer:
                     log.warning("SMTP server %s unreachable: %s", self.settings.smtp_url, e)
                     for q in due[due.index(p) :]:
                         await self._failed(q, f"SMTP unreachable: {e}", permanent=False, quiet=True)
-                    await _close(client)
+                    await close_client(client)
                     client = None
                     break
                 await asyncio.to_thread(self.outbox.mark_sent, [p.id])
                 sent += 1
         finally:
-            await _close(client)
+            await close_client(client)
         if sent:
             log.info("%d invitation message(s) sent", sent)
         return sent
@@ -247,7 +225,7 @@ class Mailer:
                     try:
                         await client.send_message(msg, sender=self.settings.mail_from)
                     finally:
-                        await _close(client)
+                        await close_client(client)
             except (OSError, aiosmtplib.SMTPException, TimeoutError) as e:
                 permanent = isinstance(e, aiosmtplib.SMTPResponseException) and e.code >= 500
                 if isinstance(e, aiosmtplib.SMTPRecipientsRefused):
@@ -284,14 +262,6 @@ def _permanent(e: aiosmtplib.SMTPRecipientsRefused) -> bool:
     return all(r.code >= 500 for r in e.recipients)
 
 
-async def _close(client: aiosmtplib.SMTP | None) -> None:
-    if client is not None and client.is_connected:
-        try:
-            await client.quit()
-        except (aiosmtplib.SMTPException, OSError, TimeoutError):
-            client.close()
-
-
 def mailer_context(settings: Settings):  # type: ignore[no-untyped-def]
     """A cleanup_ctx entry running the mail worker for the app's lifetime."""
 
@@ -309,56 +279,3 @@ def mailer_context(settings: Settings):  # type: ignore[no-untyped-def]
         log.debug("mail worker ran %.0f s", time.monotonic() - start)
 
     return ctx
-
-
-async def send_notice(settings: Settings, to: str, subject: str, body: str) -> None:
-    """One plain-text message outside the outbox (the recorder's "recording ready").
-
-    Same transport as invitations: SMTP when VISIO_SMTP_URL is set, else an
-    .eml file in the mail folder.
-    """
-    msg = EmailMessage()
-    msg["From"] = settings.mail_from
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg.set_content(body)
-    if not settings.smtp_url:
-        await asyncio.to_thread(write_eml, settings, f"notice-{time.time_ns()}-{to}", msg)
-        return
-    client = await smtp_client(settings)
-    try:
-        await client.send_message(msg, sender=settings.mail_from, recipients=[to])
-    finally:
-        await _close(client)
-
-
-def write_eml(settings: Settings, stem: str, msg: EmailMessage) -> None:
-    """One message as an .eml file in the mail folder (no SMTP configured), atomically."""
-    folder = settings.mail_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    name = stem.replace("/", "_") + ".eml"
-    tmp = folder / f".{name}.tmp"
-    tmp.write_bytes(msg.as_bytes())
-    os.replace(tmp, folder / name)
-
-
-async def smtp_client(settings: Settings) -> aiosmtplib.SMTP:
-    """A connected (and logged-in) SMTP client for VISIO_SMTP_URL, certificates verified."""
-    target = parse_smtp_url(settings.smtp_url)
-    client = aiosmtplib.SMTP(
-        hostname=target.host,
-        port=target.port,
-        use_tls=target.mode == "tls",
-        start_tls=target.mode == "starttls",
-        tls_context=ssl.create_default_context(cafile=settings.smtp_ca_file or None),
-        timeout=30,
-    )
-    await client.connect()
-    if settings.smtp_user:
-        password = (
-            Path(settings.smtp_password_file).read_text().strip()
-            if settings.smtp_password_file
-            else settings.smtp_password
-        )
-        await client.login(settings.smtp_user, password)
-    return client

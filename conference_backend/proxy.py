@@ -22,13 +22,13 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from conference_backend import keys
-from conference_backend.identity import signed_in_token
-from conference_backend.join import valid_token
-from conference_backend.limits import AddressSockets, client_address
 from conference_backend.passwords import REFUSALS, check_password
 from conference_backend.workers import WorkerPool
 from visio_core import tokens
+from visio_core.addresses import AddressSockets, client_address
+from visio_core.identity import signed_in_token
 from visio_core.placement import CLIENT_HEADER
+from visio_core.tokens import valid_token
 
 log = logging.getLogger("visio.proxy")
 MAX_MESSAGE = 256 * 1024

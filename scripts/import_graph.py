@@ -36,6 +36,7 @@ PARTS = {
     "conference_backend.recorder": "recorder",
     "visio_rooms": "worker",
     "visio_rooms.sfu": "sfu",
+    "visio_rooms.recorder": "recorder",
     # The modules that lived in conference_backend before the split (issue 15).
     "conference_backend.sfu": "sfu",
     "conference_backend.rooms": "worker",

@@ -6,7 +6,7 @@ X-Visio-Client header, signed under the server key and bound to the login and
 to the next minute; the CalDAV server believes the header only when that
 signature verifies. Without it: the peer's address, or behind a trusted
 reverse proxy the nearest untrusted hop of X-Forwarded-For (as
-conference_backend.limits reads it for the backend's own requests).
+visio_rooms.limits reads it for the backend's own requests).
 """
 
 from __future__ import annotations

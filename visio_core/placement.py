@@ -26,7 +26,7 @@ from typing import Literal, Protocol
 log = logging.getLogger("visio.placement")
 State = Literal["starting", "serving", "draining", "gone"]
 CPU_STEP = 0.25  # quarters of a core: below that, CPU differences are noise (idle, GC)
-CLIENT_HEADER = "X-Visio-Client"  # the front tells a worker whose socket it hands over
+CLIENT_HEADER = "X-Visio-Relayed-For"  # the front tells a worker whose socket it hands over
 SNAPSHOT_FILE = "live-rooms.json"  # in the data dir: where each live room is, for the CLI
 RELEASE_AFTER = 30.0  # s: a placed room no worker reports is released after this
 

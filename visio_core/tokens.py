@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -188,3 +189,16 @@ def check_service_password(key: bytes, login: str, password: str, now: float) ->
     if not expires.isdigit() or int(expires) < now:
         return False
     return hmac.compare_digest(signature, derive_token(key, "caldav-as", login, expires))
+
+
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def valid_token(token: str) -> bool:
+    """The shape of a join token (what a link carries); checked before any lookup answers."""
+    return bool(_TOKEN_RE.match(token))
+
+
+def new_participant_id() -> str:
+    """A participant's id in a room (also the id of an instant meeting's first entrant)."""
+    return secrets.token_hex(6)

@@ -10,18 +10,17 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from conference_backend import keys, recorder
-from conference_backend.identity import RoomLinks
-from conference_backend.rooms import RoomManager
-from conference_backend.sfu import passthrough
-from conference_backend.signaling import room_socket
 from visio_core.accounts import Accounts
 from visio_core.db import Database
+from visio_core.identity import RoomLinks
 from visio_core.links import Links
 from visio_core.registry import Registry
 from visio_core.settings import Settings
 from visio_core.tokens import load_or_create_key
-from visio_rooms import phone_calls
+from visio_rooms import keys, phone_calls, recorder
+from visio_rooms.rooms import RoomManager
+from visio_rooms.sfu import passthrough
+from visio_rooms.signaling import room_socket
 
 log = logging.getLogger("visio.worker")
 

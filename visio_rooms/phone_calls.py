@@ -6,7 +6,7 @@ sends the call (caller, occurrence), the caller's keys and voice; the worker
 runs the room half (phone_room.py) and sends back the prompts to say, who
 paces the caller's audio, the room's mix every 20 ms, and how the call ends.
 docs/signaling.md ("Between the front and the media workers: phone calls")
-describes the messages; conference_backend/phone/wire.py names them.
+describes the messages; visio_core/phone_wire.py names them.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from conference_backend import keys
-from conference_backend.phone import wire
-from conference_backend.phone.bridge import MixerPool
-from conference_backend.phone.g711 import Pcm
-from conference_backend.phone.mixer import PcmQueue
+from visio_core import phone_wire as wire
+from visio_core.phone_wire import Pcm
+from visio_rooms import keys
+from visio_rooms.phone_bridge import MixerPool
+from visio_rooms.phone_mixer import PcmQueue
 from visio_rooms.phone_room import CallStart, Ending, PhoneRooms, RoomCall
 
 log = logging.getLogger("visio.phone")

@@ -23,13 +23,13 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from conference_backend import schedule
-from conference_backend.lobby import RESTART, Knock
-from conference_backend.participant import new_participant_id
-from conference_backend.phone.bridge import Bridge, Line, MixerPool, masked_name
-from conference_backend.rooms import LiveRoom, RoomManager
+from visio_core import schedule
 from visio_core.registry import Room
 from visio_core.settings import Settings
+from visio_core.tokens import new_participant_id
+from visio_rooms.lobby import RESTART, Knock
+from visio_rooms.phone_bridge import Bridge, Line, MixerPool, masked_name
+from visio_rooms.rooms import LiveRoom, RoomManager
 
 log = logging.getLogger("visio.phone")
 STAR_WINDOW = 3.0  # "*" then "6" within this many seconds

@@ -3,7 +3,7 @@
 Room side of a phone call, in the room's media worker: the front's gateway
 decodes G.711 once and hands the samples over (phone_calls.py); here they are
 measured (RFC 6464 level, for the speaker detector and the silence gate) and
-encoded once to Opus for the browsers' forwarders (conference_backend/phone/bridge.py).
+encoded once to Opus for the browsers' forwarders (visio_rooms/phone_bridge.py).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from conference_backend.phone.g711 import Pcm
-from conference_backend.sfu.passthrough import EncodedFrame
+from visio_core.phone_wire import Pcm
+from visio_rooms.sfu.passthrough import EncodedFrame
 
 OPUS_TIME_BASE = fractions.Fraction(1, 48000)
 

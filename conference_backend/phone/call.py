@@ -21,12 +21,12 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from conference_backend import schedule
 from conference_backend.phone.g711 import Pcm
 from conference_backend.phone.leg import Leg
 from conference_backend.phone.prompts import Prompts
 from conference_backend.phone.ratelimit import RateLimiter
 from conference_backend.phone.remote import Entry, RoomLink, Rooms
+from visio_core import schedule
 from visio_core.registry import Registry, Room
 from visio_core.settings import Settings
 

@@ -22,10 +22,10 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from conference_backend.phone import wire
 from conference_backend.phone.g711 import Pcm
 from conference_backend.phone.leg import Leg
 from conference_backend.phone.prompts import FIXED, Prompts
+from visio_core import phone_wire as wire
 
 log = logging.getLogger("visio.phone")
 LOST = ("the room's worker went away", "lost")

@@ -13,11 +13,11 @@ import aiohttp
 from aiohttp import web
 
 from conference_backend import keys
-from conference_backend.phone import wire
 from conference_backend.phone.gateway import PhoneGateway
 from conference_backend.phone.remote import RoomSocket
 from conference_backend.proxy import WORKERS
 from conference_backend.workers import WorkerPool
+from visio_core import phone_wire as wire
 from visio_core.placement import LocalPlacement
 from visio_core.settings import Settings
 

@@ -11,9 +11,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from conference_backend import keys
-from conference_backend.identity import Person, resume_token
-from conference_backend.limits import client_address
-from conference_backend.participant import new_participant_id
 from conference_backend.passwords import check_password
 from conference_backend.portal import busy, meetings, occurrences
 from conference_backend.portal.caldav_client import CalDav, CalDavError
@@ -33,6 +30,9 @@ from conference_backend.portal.texts import TEXT
 from ldap_sync import store
 from visio_core import ical, tokens
 from visio_core.accounts import Account
+from visio_core.addresses import client_address
+from visio_core.identity import Person, resume_token
+from visio_core.tokens import new_participant_id
 
 log = logging.getLogger("visio.portal")
 

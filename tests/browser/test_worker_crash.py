@@ -18,12 +18,12 @@ from collections.abc import Iterator
 import pytest
 
 from bench.sfu_clip import EncodedClip, encode_clip
-from conference_backend.client import RoomClient
 from tests.browser.conftest import Browsers
 from tests.browser.pages import join_as_guest, open_room, participant_video, wait_playing
 from tests.e2e.conftest import new_user
 from tests.room.signal import NO_LOBBY, book
 from tests.support.stack import Stack, wait_for
+from visio_rooms.client import RoomClient
 
 BACK_WITHIN = 10.0
 

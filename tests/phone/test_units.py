@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conference_backend.phone import digest, g711, rtp, sdp, sip
-from conference_backend.phone.bridge import SilenceGate, masked_name
-from conference_backend.phone.mixer import mix_minus
 from conference_backend.phone.ratelimit import RateLimiter
+from visio_rooms.phone_bridge import SilenceGate, masked_name
+from visio_rooms.phone_mixer import mix_minus
 from visio_rooms.phone_voice import OpusVoice, VoiceTrack, level_of
 
 INVITE = (

@@ -1,7 +1,7 @@
 """A phone caller (sipp) in a room that lives on worker 2, not in the front.
 
 The stack runs two media workers. Rooms are opened one after the other, each by
-a signalling participant (conference_backend.client.RoomClient), until one is
+a signalling participant (visio_rooms.client.RoomClient), until one is
 placed on worker-2 (serve.log says where each room went). A sipp caller then
 dials that room's number: the gateway in the front hands the call to the room's
 worker, the participant sees the caller come in and receives its voice, and the
@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from conference_backend.client import RoomClient
 from tests.e2e.conftest import new_user
 from tests.phone import pcap, sipp
 from tests.phone.conftest import PhoneStack, book, start_phone_stack
 from tests.support import aio
+from visio_rooms.client import RoomClient
 
 PLACED = re.compile(r"room (\S+) placed on (worker-\d+) \(pid (\d+)\)")
 CALLER = "0677889912"

@@ -21,8 +21,8 @@ RECORD = textwrap.dedent(
     sys.path.insert(0, sys.argv[2])
     from bench.recorder import _Pub, opus_loop
     from bench.sfu_clip import encode_clip
-    from conference_backend.recorder.session import Recorder
-    from conference_backend.sfu.passthrough import EncodedFrame
+    from visio_rooms.recorder.session import Recorder
+    from visio_rooms.sfu.passthrough import EncodedFrame
 
     async def main() -> None:
         clip, voice = encode_clip(), opus_loop()

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from conference_backend.recorder.service import RecordingService
-from conference_backend.rooms import LiveRoom, RoomManager
 from tests.recording.media import probe
 from visio_core.categories import RoomKind
 from visio_core.db import Database
 from visio_core.recordings import Recordings
 from visio_core.registry import Registry, Room
 from visio_core.settings import resolve
+from visio_rooms.recorder.service import RecordingService
+from visio_rooms.rooms import LiveRoom, RoomManager
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ import av
 import numpy as np
 import pytest
 
-from conference_backend.recorder import layout
-from conference_backend.recorder.compositor import Compositor
-from conference_backend.recorder.mixer import MAX_SAMPLES, PRIME_SAMPLES, Mixer, VoiceBuffer, mix
-from conference_backend.recorder.streamer import describe, mask_url, valid_stream_url
 from visio_core.db import Database
 from visio_core.recordings import Recording, Recordings, expired
+from visio_rooms.recorder import layout
+from visio_rooms.recorder.compositor import Compositor
+from visio_rooms.recorder.mixer import MAX_SAMPLES, PRIME_SAMPLES, Mixer, VoiceBuffer, mix
+from visio_rooms.recorder.streamer import describe, mask_url, valid_stream_url
 
 
 # mixing --------------------------------------------------------------------------
@@ -161,8 +161,8 @@ def test_store_segments_finish_notify_and_delete(tmp_path: Path) -> None:
 
 
 def test_a_stuck_worker_never_makes_the_backlog_grow_for_ever() -> None:
-    from conference_backend.recorder.session import BACKLOG, Recorder, _Sink
-    from conference_backend.sfu.passthrough import EncodedFrame
+    from visio_rooms.recorder.session import BACKLOG, Recorder, _Sink
+    from visio_rooms.sfu.passthrough import EncodedFrame
 
     recorder = Recorder("room", "t", None, None, lambda w, m: None)  # worker never started
     sink = _Sink(recorder, video=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conference_backend.sfu.audiogate import AudioGate
+from visio_rooms.sfu.audiogate import AudioGate
 
 SILENCE = 127
 STEP = 0.02

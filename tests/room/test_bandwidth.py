@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conference_backend.sfu.bandwidth import PROBE_AFTER, PROBE_FOR, VIEW_GRACE, Bandwidth
+from visio_rooms.sfu.bandwidth import PROBE_AFTER, PROBE_FOR, VIEW_GRACE, Bandwidth
 
 
 def test_no_estimate_means_no_limit() -> None:

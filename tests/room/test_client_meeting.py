@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from bench.sfu_clip import VIDEO_CLOCK, EncodedClip, encode_clip
-from conference_backend.client import RoomClient
 from tests.e2e.conftest import new_user
 from tests.room.signal import NO_LOBBY, book
 from tests.support.aio import run
 from tests.support.stack import Stack
+from visio_rooms.client import RoomClient
 
 
 @pytest.fixture(scope="module")

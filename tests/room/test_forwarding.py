@@ -7,8 +7,8 @@ from fractions import Fraction
 
 from aiortc.mediastreams import MediaStreamTrack
 
-from conference_backend.sfu.forwarding import Forwarder, Publication
-from conference_backend.sfu.passthrough import EncodedFrame
+from visio_rooms.sfu.forwarding import Forwarder, Publication
+from visio_rooms.sfu.passthrough import EncodedFrame
 
 KEY = bytes.fromhex("5043009d012a8002e001") + bytes(1000)
 INTER = bytes.fromhex("b1150000") + bytes(300)

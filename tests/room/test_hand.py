@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from conference_backend.identity import Person
-from conference_backend.participant import Participant, PhoneParticipant
 from tests.e2e.conftest import PASSWORD, DavUser, new_user
 from tests.room.signal import NO_LOBBY, Client, book, personal_link
 from tests.support.stack import Stack
+from visio_core.identity import Person
+from visio_rooms.participant import Participant, PhoneParticipant
 
 INVITEE = "hand-invitee@example.org"
 

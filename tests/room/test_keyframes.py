@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from conference_backend.sfu.keyframes import (
+from visio_rooms.sfu.keyframes import (
     KeyframeGate,
     KeyframeThrottle,
     TimestampRewriter,

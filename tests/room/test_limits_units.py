@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conference_backend.limits import MessageLimiter, TokenBucket
 from visio_core.limits import Rate, SignalLimits
 from visio_core.settings import SettingsError, resolve
+from visio_rooms.limits import MessageLimiter, TokenBucket
 
 
 def test_limits_are_settings_with_defaults() -> None:

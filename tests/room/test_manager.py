@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from conference_backend import rooms
-from conference_backend.rooms import RoomManager
 from tests.support.ics import event
 from visio_core.categories import RoomKind
 from visio_core.db import Database
 from visio_core.registry import Registry, Room
+from visio_rooms import rooms
+from visio_rooms.rooms import RoomManager
 
 
 def registered(tmp_path: Path) -> tuple[Registry, Room]:

@@ -10,9 +10,9 @@ import pytest
 from aiortc import AudioStreamTrack, RTCPeerConnection, VideoStreamTrack
 from aiortc.mediastreams import MediaStreamTrack
 
-from conference_backend import rtc
-from conference_backend.sfu import passthrough
-from conference_backend.sfu.keyframes import is_vp8_keyframe
+from visio_rooms import rtc
+from visio_rooms.sfu import passthrough
+from visio_rooms.sfu.keyframes import is_vp8_keyframe
 
 
 async def connect(sender: RTCPeerConnection, receiver: RTCPeerConnection) -> None:
@@ -191,7 +191,7 @@ def test_vp8_packetisation_is_aiortcs_byte_for_byte() -> None:
 
 
 def test_forwarder_pushes_whole_frames_into_a_lean_sender() -> None:
-    from conference_backend.sfu.forwarding import Forwarder, Publication
+    from visio_rooms.sfu.forwarding import Forwarder, Publication
 
     async def scenario() -> None:
         # publisher -> (a, b) -> Publication -> Forwarder -> lean sender (c, d) -> subscriber

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from conference_backend.schedule import invited_addresses, lobby_enabled, occurrence_alive, window
 from tests.support import ics
+from visio_core.schedule import invited_addresses, lobby_enabled, occurrence_alive, window
 
 EARLY, GRACE = dt.timedelta(minutes=15), dt.timedelta(minutes=10)
 PARIS_10H = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)  # 10:00 in Paris

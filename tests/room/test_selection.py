@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 
-from conference_backend.sfu.selection import (
+from visio_rooms.sfu.selection import (
     BIG_TILE_WIDTH,
     CAMERA,
     CAMERA_LOW,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conference_backend.sfu.speaker import SpeakerDetector
+from visio_rooms.sfu.speaker import SpeakerDetector
 
 SILENCE = 127
 

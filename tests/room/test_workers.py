@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from bench.sfu_clip import EncodedClip, encode_clip
-from conference_backend.client import RoomClient
 from tests.e2e.conftest import new_user
 from tests.room.signal import NO_LOBBY, Client, book
 from tests.support.aio import run
 from tests.support.stack import Stack, wait_for
+from visio_rooms.client import RoomClient
 
 
 def live_rooms(stack: Stack) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from conference_backend.opus import OpusDecoder
+from visio_rooms.opus import OpusDecoder
 
 RATE = 48000
 PRIME_SAMPLES = RATE * 60 // 1000  # a voice plays once 60 ms are buffered

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from conference_backend.participant import Member, Participant
-from conference_backend.sfu.forwarding import Publication
-from conference_backend.sfu.selection import (
+from visio_rooms.participant import Member, Participant
+from visio_rooms.sfu.forwarding import Publication
+from visio_rooms.sfu.selection import (
     CAMERA,
     CAMERA_LOW,
     SCREEN,
@@ -25,7 +25,7 @@ from conference_backend.sfu.selection import (
 )
 
 if TYPE_CHECKING:
-    from conference_backend.rooms import LiveRoom
+    from visio_rooms.rooms import LiveRoom
 
 
 def published(members: Mapping[str, Member], skip: str) -> dict[str, set[str]]:

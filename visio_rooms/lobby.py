@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from conference_backend import schedule
+from visio_core import schedule
 
 RESTART = "restart"  # dismiss reason: the backend stops, pages come back by themselves
 REMOVAL_FALLBACK = 12 * 3600  # seconds a removal lasts when the meeting's end is unknown

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import av
 
-from conference_backend.recorder.encoder import Encoder, Muxer, Pkt
+from visio_rooms.recorder.encoder import Encoder, Muxer, Pkt
 
 log = logging.getLogger("visio.recorder")
 QUEUE = 300  # ~5 s of packets at 30 fps video + audio

@@ -16,14 +16,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from conference_backend import keys, subscriptions
-from conference_backend.lobby import removal_until
-from conference_backend.participant import Member, Participant
-from conference_backend.rooms import LiveRoom
-from conference_backend.sfu.selection import parse_view
+from visio_rooms import keys, subscriptions
+from visio_rooms.lobby import removal_until
+from visio_rooms.participant import Member, Participant
+from visio_rooms.rooms import LiveRoom
+from visio_rooms.sfu.selection import parse_view
 
 if TYPE_CHECKING:
-    from conference_backend.signaling import Session
+    from visio_rooms.signaling import Session
 
 log = logging.getLogger("visio.signaling")
 

@@ -19,16 +19,17 @@ from typing import Any
 
 from aiohttp import WSCloseCode
 
-from conference_backend import schedule, subscriptions
-from conference_backend.limits import AddressSockets
-from conference_backend.lobby import RESTART, Cooldowns, Knock, Removals
-from conference_backend.participant import Member, Participant, PhoneParticipant
-from conference_backend.sfu.audiogate import AudioGate
-from conference_backend.sfu.forwarding import Publication
-from conference_backend.sfu.selection import CAMERA_LOW, Dynacast, layer_of
-from conference_backend.sfu.speaker import SpeakerDetector
+from visio_core import schedule
+from visio_core.addresses import AddressSockets
 from visio_core.categories import RoomKind
 from visio_core.registry import Registry, Room
+from visio_rooms import subscriptions
+from visio_rooms.lobby import RESTART, Cooldowns, Knock, Removals
+from visio_rooms.participant import Member, Participant, PhoneParticipant
+from visio_rooms.sfu.audiogate import AudioGate
+from visio_rooms.sfu.forwarding import Publication
+from visio_rooms.sfu.selection import CAMERA_LOW, Dynacast, layer_of
+from visio_rooms.sfu.speaker import SpeakerDetector
 
 log = logging.getLogger("visio.room")
 POLL_SECONDS = 2.0

@@ -19,13 +19,13 @@ from typing import Any, Protocol
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from conference_backend.sfu.keyframes import (
+from visio_rooms.sfu.keyframes import (
     KeyframeGate,
     KeyframeThrottle,
     TimestampRewriter,
     is_vp8_keyframe,
 )
-from conference_backend.sfu.passthrough import EncodedFrame
+from visio_rooms.sfu.passthrough import EncodedFrame
 
 log = logging.getLogger("visio.sfu")
 

@@ -19,10 +19,10 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from conference_backend.opus import OpusDecoder
-from conference_backend.phone.g711 import Pcm
-from conference_backend.sfu.forwarding import Publication
-from conference_backend.sfu.passthrough import EncodedFrame
+from visio_core.phone_wire import Pcm
+from visio_rooms.opus import OpusDecoder
+from visio_rooms.sfu.forwarding import Publication
+from visio_rooms.sfu.passthrough import EncodedFrame
 
 log = logging.getLogger("visio.phone")
 FRAME = 160

@@ -13,8 +13,9 @@ Binary frames carry audio: 16-bit signed little-endian PCM at 8 kHz, mono.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
-from conference_backend.phone.g711 import Pcm
+Pcm = npt.NDArray[np.int16]  # 8 kHz mono samples, as both sides handle them
 
 PATH = "/internal/phone/{room_id}"
 MAX_MESSAGE = 64 * 1024  # a frame is 320 bytes (20 ms); a caller's packet at most 2560

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from conference_backend import keys
-from conference_backend.identity import check_resume
-from conference_backend.join import valid_token
 from visio_core import tokens
+from visio_core.identity import check_resume
+from visio_core.tokens import valid_token
+from visio_rooms import keys
 
 if TYPE_CHECKING:
-    from conference_backend.recorder.service import RecordingService
+    from visio_rooms.recorder.service import RecordingService
 
 
 def setup(app: web.Application, service: web.AppKey[RecordingService]) -> None:

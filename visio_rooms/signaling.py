@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from conference_backend import inside, keys, rtc, schedule
-from conference_backend.identity import (
+from visio_core import schedule, tokens
+from visio_core.identity import (
     Admission,
     Person,
     check_resume,
@@ -27,14 +27,14 @@ from conference_backend.identity import (
     is_invited,
     resume_token,
 )
-from conference_backend.join import valid_token
-from conference_backend.limits import MessageLimiter
-from conference_backend.lobby import RESTART, Knock
-from conference_backend.participant import Participant, new_participant_id
-from conference_backend.rooms import CLOSED_CODE, LiveRoom
-from visio_core import tokens
 from visio_core.placement import CLIENT_HEADER
 from visio_core.registry import Room
+from visio_core.tokens import new_participant_id, valid_token
+from visio_rooms import inside, keys, rtc
+from visio_rooms.limits import MessageLimiter
+from visio_rooms.lobby import RESTART, Knock
+from visio_rooms.participant import Participant
+from visio_rooms.rooms import CLOSED_CODE, LiveRoom
 
 log = logging.getLogger("visio.signaling")
 MAX_MESSAGE = 256 * 1024

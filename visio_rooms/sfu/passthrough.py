@@ -134,7 +134,7 @@ def install() -> None:
     """Put the hooks in place (idempotent); call once before any peer connection."""
     if aiortc.__version__ != SUPPORTED_AIORTC:
         raise RuntimeError(
-            f"conference_backend.sfu.passthrough supports aiortc {SUPPORTED_AIORTC} only,"
+            f"visio_rooms.sfu.passthrough supports aiortc {SUPPORTED_AIORTC} only,"
             f" found {aiortc.__version__}: re-check the seam before changing the pin"
         )
     _RECEIVER_MODULE.get_decoder = _get_decoder

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,19 +21,15 @@ from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from conference_backend import rtc
-from conference_backend.identity import Person
-from conference_backend.sfu import passthrough
-from conference_backend.sfu.bandwidth import Bandwidth
-from conference_backend.sfu.forwarding import Forwarder, Publication
-from conference_backend.sfu.selection import Choice, View
+from visio_core.identity import Person
+from visio_rooms import rtc
+from visio_rooms.sfu import passthrough
+from visio_rooms.sfu.bandwidth import Bandwidth
+from visio_rooms.sfu.forwarding import Forwarder, Publication
+from visio_rooms.sfu.selection import Choice, View
 
 log = logging.getLogger("visio.room")
 ANSWER_TIMEOUT = 15.0
-
-
-def new_participant_id() -> str:
-    return secrets.token_hex(6)
 
 
 @dataclass

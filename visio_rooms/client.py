@@ -29,8 +29,8 @@ import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from conference_backend import rtc
-from conference_backend.sfu import passthrough
+from visio_rooms import rtc
+from visio_rooms.sfu import passthrough
 
 STATUS = frozenset({"joined", "lobby", "waiting", "closed", "error"})
 # The published source that carries each camera layer ("layers" message).

@@ -30,10 +30,10 @@ from typing import Any
 
 import av
 
-from conference_backend.recorder.compositor import Compositor
-from conference_backend.recorder.encoder import FPS, Encoder, FileOutput, Pkt, copy_packet
-from conference_backend.recorder.mixer import RATE, Mixer, rms
-from conference_backend.recorder.streamer import Streamer
+from visio_rooms.recorder.compositor import Compositor
+from visio_rooms.recorder.encoder import FPS, Encoder, FileOutput, Pkt, copy_packet
+from visio_rooms.recorder.mixer import RATE, Mixer, rms
+from visio_rooms.recorder.streamer import Streamer
 
 log = logging.getLogger("visio.recorder")
 KEYFRAME_ASK_EVERY = 0.5

@@ -17,8 +17,8 @@ import av
 import numpy as np
 from av.video.frame import VideoFrame
 
-from conference_backend.recorder import layout
-from conference_backend.recorder.layout import BLACK_Y, HEIGHT, NEUTRAL_C, WIDTH
+from visio_rooms.recorder import layout
+from visio_rooms.recorder.layout import BLACK_Y, HEIGHT, NEUTRAL_C, WIDTH
 
 
 class Compositor:

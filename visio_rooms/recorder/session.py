@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conference_backend.recorder import worker
-from conference_backend.recorder.worker import Job, Stats
-from conference_backend.sfu.forwarding import Publication
-from conference_backend.sfu.passthrough import EncodedFrame
+from visio_rooms.recorder import worker
+from visio_rooms.recorder.worker import Job, Stats
+from visio_rooms.sfu.forwarding import Publication
+from visio_rooms.sfu.passthrough import EncodedFrame
 
 log = logging.getLogger("visio.recorder")
 BACKLOG = 1500  # items waiting for the worker (~10 s of a room's media): past that, drop

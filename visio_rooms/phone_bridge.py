@@ -12,12 +12,13 @@ import re
 from collections.abc import Callable
 from typing import Protocol
 
-from conference_backend.participant import Participant, PhoneParticipant, new_participant_id
-from conference_backend.phone.g711 import Pcm
-from conference_backend.phone.mixer import MixedLeg, RoomMixer
-from conference_backend.rooms import LiveRoom
-from conference_backend.sfu.forwarding import Publication
+from visio_core.phone_wire import Pcm
+from visio_core.tokens import new_participant_id
+from visio_rooms.participant import Participant, PhoneParticipant
+from visio_rooms.phone_mixer import MixedLeg, RoomMixer
 from visio_rooms.phone_voice import OpusVoice, VoiceTrack, level_of
+from visio_rooms.rooms import LiveRoom
+from visio_rooms.sfu.forwarding import Publication
 
 PHONE_WORD = {"fr": "Téléphone", "en": "Phone"}
 

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from conference_backend import keys
-from conference_backend.recorder import control, download
-from conference_backend.recorder.service import RecordingService
 from visio_core.recordings import Recordings
 from visio_core.settings import Settings
+from visio_rooms import keys
+from visio_rooms.recorder import control
+from visio_rooms.recorder.service import RecordingService
 
 log = logging.getLogger("visio.recorder")
 SERVICE = web.AppKey("recordings", RecordingService)
@@ -40,8 +40,3 @@ def setup_rooms(app: web.Application, settings: Settings) -> None:
     app.on_shutdown.append(stopping)
     app.cleanup_ctx.append(recorder)
     control.setup(app, SERVICE)  # the front hands the request to the room's worker
-
-
-def setup_front(app: web.Application) -> None:
-    """In the front: the recordings' files (metadata in the database, files on disk)."""
-    download.setup(app)

@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conference_backend.mailer import send_notice
-from conference_backend.recorder.session import Recorder
-from conference_backend.recorder.streamer import mask_url, valid_stream_url
-from conference_backend.rooms import LiveRoom, RoomManager
-from conference_backend.sfu.forwarding import Publication
 from visio_core.accounts import Accounts
 from visio_core.db import Database
 from visio_core.recordings import Recordings, expired, parse_stamp
 from visio_core.settings import Settings
+from visio_core.smtp import send_notice
+from visio_rooms.recorder.session import Recorder
+from visio_rooms.recorder.streamer import mask_url, valid_stream_url
+from visio_rooms.rooms import LiveRoom, RoomManager
+from visio_rooms.sfu.forwarding import Publication
 
 log = logging.getLogger("visio.recorder")
 TICK = 0.5

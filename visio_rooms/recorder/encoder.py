@@ -20,8 +20,8 @@ from av.codec.context import Flags
 from av.packet import Packet
 from av.video.frame import VideoFrame
 
-from conference_backend.recorder.layout import HEIGHT, WIDTH
-from conference_backend.recorder.mixer import RATE, Pcm
+from visio_rooms.recorder.layout import HEIGHT, WIDTH
+from visio_rooms.recorder.mixer import RATE, Pcm
 
 FPS = 30
 GOP = 2 * FPS  # a keyframe every 2 s: a fragment of the file, a join point of the stream

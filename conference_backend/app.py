@@ -41,7 +41,7 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 async def health(request: web.Request) -> web.Response:
     """Ready once a media worker serves (before, a join would wait for one)."""
-    serving = request.app[WORKERS].serving()
+    serving = await request.app[WORKERS].serving()
     status = 200 if serving else 503
     return web.json_response(
         {"status": "ok" if serving else "starting", "workers": serving}, status=status

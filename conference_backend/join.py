@@ -51,7 +51,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
     now = dt.datetime.now(dt.UTC)
     # "prejoin": open (or opening soon for someone already inside): the pre-join screen.
     state, opens_at = "prejoin", None
-    if not request.app[keys.PLACEMENT].people(room.room_id):
+    if not await request.app[keys.PLACEMENT].people(room.room_id):
         try:
             win = schedule.window(
                 room.event,

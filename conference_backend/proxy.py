@@ -153,7 +153,7 @@ async def recording_control(request: web.Request) -> web.StreamResponse:
     admission = request.app[keys.LINKS].lookup(tokens.hash_token(token))
     if admission is None or not valid_token(token):
         raise web.HTTPNotFound()
-    worker = request.app[WORKERS].placement.where(admission.room.room_id)
+    worker = await request.app[WORKERS].placement.where(admission.room.room_id)
     if worker is None:
         raise web.HTTPForbidden()  # not live: nobody is inside to start anything
     body = await request.content.read(64 * 1024)

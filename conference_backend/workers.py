@@ -57,8 +57,8 @@ class WorkerPool:
     async def stop(self) -> None:
         """Drain: no new rooms, the workers tell their pages and exit."""
         self.stopping = True
-        for worker in self.placement.workers():
-            self.placement.drain(worker.name)
+        for worker in await self.placement.workers():
+            await self.placement.drain(worker.name)
         for proc in self.procs.values():
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -89,7 +89,7 @@ class WorkerPool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self.stopping:
-            worker = self.placement.place(room_id)
+            worker = await self.placement.place(room_id)
             if worker is not None:
                 return worker
             self._changed.clear()
@@ -103,8 +103,8 @@ class WorkerPool:
     def session(self, worker: Worker) -> aiohttp.ClientSession:
         return self.sessions[worker.name]
 
-    def serving(self) -> int:
-        return sum(1 for w in self.placement.workers() if w.state == "serving")
+    async def serving(self) -> int:
+        return sum(1 for w in await self.placement.workers() if w.state == "serving")
 
     # one slot -------------------------------------------------------------------------
     async def _keep(self, worker: Worker) -> None:
@@ -128,7 +128,7 @@ class WorkerPool:
             if self.stopping:
                 return
             lost = self.placement.lost(worker.name)
-            again = {room: self.placement.place(room) for room in lost}
+            again = {room: await self.placement.place(room) for room in lost}
             log.error(
                 "%s (pid %d) exited with code %s; its %d room(s) placed again (%s); "
                 "starting a new worker",
@@ -176,9 +176,7 @@ class WorkerPool:
             if not exited.done():  # cancelled: the pool stops
                 exited.cancel()
 
-    async def _poll(
-        self, worker: Worker, session: aiohttp.ClientSession
-    ) -> dict[str, Any] | None:
+    async def _poll(self, worker: Worker, session: aiohttp.ClientSession) -> dict[str, Any] | None:
         try:
             async with session.get(
                 "http://worker/internal/load", timeout=aiohttp.ClientTimeout(total=3)

@@ -61,17 +61,24 @@ def choose(workers: Iterable[Worker]) -> Worker | None:
 
 
 class Placement(Protocol):
-    def place(self, room_id: str) -> Worker | None: ...
+    """What the front asks. Asynchronous: a shared placement (Redis) answers over the network."""
 
-    def where(self, room_id: str) -> Worker | None: ...
+    async def place(self, room_id: str) -> Worker | None: ...
 
-    def workers(self) -> list[Worker]: ...
+    async def where(self, room_id: str) -> Worker | None: ...
 
-    def drain(self, worker: str) -> None: ...
+    async def workers(self) -> list[Worker]: ...
+
+    async def drain(self, worker: str) -> None: ...
+
+    async def people(self, room_id: str) -> int: ...
 
 
 class LocalPlacement:
-    """The placement of one node, kept in the front process."""
+    """The placement of one node, kept in the front process.
+
+    The interface's methods are coroutines; `add`, `serving`, `report`, `lost` and
+    `snapshot` are the supervisor's bookkeeping of its own workers."""
 
     def __init__(self, node: str = "") -> None:
         self.node = node or os.uname().nodename
@@ -79,9 +86,9 @@ class LocalPlacement:
         self._rooms: dict[str, str] = {}  # room -> worker name
 
     # the interface ---------------------------------------------------------------
-    def place(self, room_id: str) -> Worker | None:
+    async def place(self, room_id: str) -> Worker | None:
         """The room's worker, placing it first if it is nowhere (None: no worker serves)."""
-        found = self.where(room_id)
+        found = self._where(room_id)
         if found is not None:
             return found
         candidates = list(self._workers.values())
@@ -99,17 +106,20 @@ class LocalPlacement:
         )
         return worker
 
-    def where(self, room_id: str) -> Worker | None:
+    async def where(self, room_id: str) -> Worker | None:
+        return self._where(room_id)
+
+    def _where(self, room_id: str) -> Worker | None:
         name = self._rooms.get(room_id)
         worker = self._workers.get(name) if name else None
         if worker is None or worker.state == "gone":
             return None
         return worker
 
-    def workers(self) -> list[Worker]:
+    async def workers(self) -> list[Worker]:
         return list(self._workers.values())
 
-    def drain(self, worker: str) -> None:
+    async def drain(self, worker: str) -> None:
         """No new room on this worker; those it holds stay until they end."""
         found = self._workers.get(worker)
         if found is not None and found.state != "gone":
@@ -155,8 +165,8 @@ class LocalPlacement:
         worker.cpu, worker.streams = 0.0, 0
         return rooms
 
-    def people(self, room_id: str) -> int:
-        worker = self.where(room_id)
+    async def people(self, room_id: str) -> int:
+        worker = self._where(room_id)
         return worker.people.get(room_id, 0) if worker is not None else 0
 
     def _release(self, worker: Worker, room_id: str) -> None:

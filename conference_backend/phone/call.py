@@ -100,7 +100,7 @@ class Call:
                 return "blocked"
             number = await self._collect(prompt)
             started = loop.time()
-            found = self._lookup(number)
+            found = await self._lookup(number)
             await asyncio.sleep(max(0.0, ANSWER_DELAY - (loop.time() - started)))
             if found.outcome == "wrong":
                 now = loop.time()
@@ -175,14 +175,14 @@ class Call:
             if fetch is not None:
                 fetch.cancel()
 
-    def _lookup(self, number: str) -> Lookup:
+    async def _lookup(self, number: str) -> Lookup:
         if not number.isdigit() or len(number) > MAX_DIGITS:
             return Lookup("wrong")
         row = self.ctx.registry.by_number(number)
         if row is None:
             return Lookup("wrong")
         settings = self.ctx.settings
-        people = self.ctx.rooms.people(row.room_id)  # 0: not live (the worker's last report)
+        people = await self.ctx.rooms.people(row.room_id)  # 0: not live (the worker's last report)
         occurrence, around = None, None
         if not people:  # while anyone is inside, the room takes people however late
             now = dt.datetime.now(dt.UTC)

@@ -40,7 +40,7 @@ class RoomSocket:
 class Rooms(Protocol):
     """What the gateway knows of the live rooms, wherever they run."""
 
-    def people(self, room_id: str) -> int:
+    async def people(self, room_id: str) -> int:
         """Participants of the live room (0: not live), as its worker last reported."""
         ...
 

@@ -29,8 +29,8 @@ class WorkerRooms:
         self.pool = pool
         self.placement = placement
 
-    def people(self, room_id: str) -> int:
-        return self.placement.people(room_id)
+    async def people(self, room_id: str) -> int:
+        return await self.placement.people(room_id)
 
     async def connect(self, room_id: str) -> RoomSocket | None:
         worker = await self.pool.worker_for(room_id)

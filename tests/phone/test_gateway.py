@@ -47,7 +47,7 @@ Test = Callable[[PhoneGateway, socket.socket], Awaitable[None]]
 class NoWorkers:
     """The gateway's view of the rooms (remote.Rooms) when no media worker serves."""
 
-    def people(self, room_id: str) -> int:
+    async def people(self, room_id: str) -> int:
         return 0
 
     async def connect(self, room_id: str) -> RoomSocket | None:

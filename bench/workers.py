@@ -322,6 +322,12 @@ def chosen(cal: Phase) -> None:
         f" of the machine's {total}%",
         flush=True,
     )
+    if 2 * cal.workers_cpu < 100:
+        print(
+            "NOTE: two such rooms may fit in one worker (no gain to expect); larger rooms"
+            " (--calibrate ...,60,70) load it more, if the clients leave the machine room",
+            flush=True,
+        )
 
 
 def fps(phase: Phase) -> float:

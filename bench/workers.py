@@ -8,9 +8,10 @@ streams at full rate with 2 workers over those with 1, against a 1.7x target.
 
 Size: `--size P`, or a calibration on the 1-worker stack: one room at each of the
 `--calibrate` sizes, the largest that one worker holds (every stream at full rate,
-the worker under 90 % of a core, nothing dropped at its sockets, clients not
-limited) before the first it does not. The default sizes stop at 50, the default
-VISIO_ROOM_CAPACITY and the room bench/meeting.py sizes one core for.
+the worker under 90 % of a core, nothing dropped at its sockets; a size failed
+while the clients were limited is tried once more) before the first it does not.
+The default sizes stop at 50, the default VISIO_ROOM_CAPACITY and the room
+bench/meeting.py sizes one core for.
 
 Participants are bench/meeting.py's: pre-encoded cameras (`camera` 640x480 30 fps,
 `camera-low` 320x180 15 fps, a layer nobody gets paused at its sender), each page a
@@ -140,12 +141,12 @@ class Phase:
         return list(dict.fromkeys(x for r in self.rooms for x in r.limits()))
 
     def holds(self) -> bool:
-        """Calibration: one worker forwards every stream at full rate, with margin."""
+        """Calibration: one worker forwards every stream at full rate, with margin. (Busy
+        clients or machine do not matter when every stream made it anyway.)"""
         return (
             self.full >= self.expected
             and self.workers_cpu <= TARGET_CPU
             and sum(v for k, v in self.drops.items() if k != "front") == 0
-            and not self.limits()
         )
 
 
@@ -298,13 +299,17 @@ def calibrate(stack: Any, args: argparse.Namespace) -> Phase | None:
     print(HEADER, flush=True)
     best = None
     for size in sizes:
-        phase = Phase(1, size)
-        try:
-            run_rooms(stack, phase, 1, args)
-        except (TimeoutError, RuntimeError) as e:
-            print(f"{'cal':>7}    A {size:3} FAILED: {e}", flush=True)
-            break
-        show(phase, "cal")
+        for attempt in (1, 2):
+            phase = Phase(1, size)
+            try:
+                run_rooms(stack, phase, 1, args)
+            except (TimeoutError, RuntimeError) as e:
+                print(f"{'cal':>7}    A {size:3} FAILED: {e}", flush=True)
+                return best
+            show(phase, "cal")
+            if phase.holds() or not phase.limits() or attempt == 2:
+                break
+            print(f"{'':>7} the clients may have failed it: once more", flush=True)
         if not phase.holds():
             break
         best = phase

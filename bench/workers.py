@@ -10,8 +10,10 @@ Size: `--size P`, or a calibration on the 1-worker stack: one room at each of th
 `--calibrate` sizes, the largest that one worker holds (every stream at full rate,
 the worker under 90 % of a core, nothing dropped at its sockets; a size failed
 while the clients were limited is tried once more) before the first it does not.
-The default sizes stop at 50, the default VISIO_ROOM_CAPACITY and the room
-bench/meeting.py sizes one core for.
+The default sizes go past 50 (the default VISIO_ROOM_CAPACITY, which the
+bench lifts as bench/meeting.py does): a room of 50 takes about half a core on its
+worker here, so two of them nearly fit in one worker, which is not the load the
+comparison needs. `--size 50` runs the largest rooms the product admits.
 
 Participants are bench/meeting.py's: pre-encoded cameras (`camera` 640x480 30 fps,
 `camera-low` 320x180 15 fps, a layer nobody gets paused at its sender), each page a
@@ -45,7 +47,7 @@ the workers do, on the same 2 cores. Two workers get at most 200 % - clients -
 front (- other jobs), so the ratio is that of two workers on what the clients
 leave; when the 2-worker phase falls short the bench prints that share.
 
-    .venv/bin/python -m bench.workers [--size P | --calibrate 20,30,40,50] [--seconds 10]
+    .venv/bin/python -m bench.workers [--size P | --calibrate 30,40,50,60,70,80] [--seconds 10]
     .venv/bin/python -m bench.workers --quick     # smoke run: rooms of 4, 4 s windows
 """
 
@@ -60,7 +62,6 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,24 +70,13 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.meeting import (  # noqa: E402
-    TARGET_CPU,
-    Clients,
-    Run,
-    machine_busy,
-    measure,
-    med_min,
-    media_workers,
-    udp_drops,
-)
+from bench.meeting import Clients, Run, machine_busy, measure, media_workers, udp_drops  # noqa: E402
 from bench.meeting_clients import Config  # noqa: E402
 from bench.sfu import book, cpu_seconds  # noqa: E402
-from bench.sfu_clip import FPS, LOW_FPS, clip_kbps, encode_clip, encode_low_clip  # noqa: E402
+from bench.sfu_clip import LOW_FPS, clip_kbps, encode_clip, encode_low_clip  # noqa: E402
+from bench.workers_report import HEADER, Phase, chosen, show, verdict  # noqa: E402
 
-TARGET_RATIO = 1.7
-FULL = 0.9  # a slot at >= 90 % of its source's frame rate is at full rate
 PLACED = re.compile(r"room (\S+) placed on (worker-\d+) \(pid (\d+)\)")
-ROOMS = "AB"
 
 
 def backend(serve_pid: int) -> dict[str, int]:
@@ -97,57 +87,6 @@ def backend(serve_pid: int) -> dict[str, int]:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
             named[argv[-1].decode()] = pid
     return named
-
-
-def full_rate(run: Run) -> int:
-    """Receiver slots at full rate (measure() lists a slot that got nothing as 0)."""
-    return sum(f >= FULL * FPS for f in run.main_fps) + sum(
-        f >= FULL * LOW_FPS for f in run.tile_fps
-    )
-
-
-@dataclass
-class Phase:
-    workers: int
-    size: int
-    rooms: list[Run] = field(default_factory=list)
-    cpu: dict[str, float] = field(default_factory=dict)  # process -> % of a core
-    drops: dict[str, int] = field(default_factory=dict)  # process -> UDP packets dropped
-    placed: list[tuple[str, str, int]] = field(default_factory=list)  # room, worker, pid
-    machine: float = 0.0
-    load: float = 0.0  # load average (1 min) before the phase
-
-    @property
-    def full(self) -> int:
-        return sum(map(full_rate, self.rooms))
-
-    @property
-    def expected(self) -> int:
-        return sum(r.expected for r in self.rooms)
-
-    @property
-    def received(self) -> int:
-        return sum(r.streams for r in self.rooms)
-
-    @property
-    def clients(self) -> list[float]:
-        return [c for r in self.rooms for c in r.clients]
-
-    @property
-    def workers_cpu(self) -> float:
-        return sum(v for k, v in self.cpu.items() if k.startswith("worker"))
-
-    def limits(self) -> list[str]:
-        return list(dict.fromkeys(x for r in self.rooms for x in r.limits()))
-
-    def holds(self) -> bool:
-        """Calibration: one worker forwards every stream at full rate, with margin. (Busy
-        clients or machine do not matter when every stream made it anyway.)"""
-        return (
-            self.full >= self.expected
-            and self.workers_cpu <= TARGET_CPU
-            and sum(v for k, v in self.drops.items() if k != "front") == 0
-        )
 
 
 def run_rooms(stack: Any, phase: Phase, count: int, args: argparse.Namespace) -> None:
@@ -163,8 +102,9 @@ def run_rooms(stack: Any, phase: Phase, count: int, args: argparse.Namespace) ->
             Config(stack.web_url, token, n, sum(counts[:i]), True, args.thumbnails, *args.clips)
             for i, n in enumerate(counts)
         ]
+    phase.lean = args.receiver == "lean"
     for cfg in cfgs:
-        cfg.lean = args.receiver == "lean"
+        cfg.lean = phase.lean
     log_before = len(stack.log_text())
     phase.load = os.getloadavg()[0]
     clients = Clients(cfgs)
@@ -241,57 +181,6 @@ def stop(stack: Any, args: argparse.Namespace, workers: int) -> None:
         shutil.copy(log, args.log / f"serve-{workers}-workers.log")
 
 
-def flags(phase: Phase) -> str:
-    out = []
-    if phase.limits():
-        out.append("LIMITED BY THE CLIENTS (" + ", ".join(phase.limits()) + ")")
-    dropped = {k: v for k, v in phase.drops.items() if v}
-    if dropped:
-        out.append("backend sockets dropped " + ", ".join(f"{k} {v}" for k, v in dropped.items()))
-    r = phase.rooms[0] if phase.rooms else None
-    if r is not None and r.gave_up:
-        out.append(f"server gave up {r.gave_up} renegotiations")
-    if r is not None and r.problems:
-        out.append(f"server logged {r.problems} warnings/errors (--log)")
-    unsettled = sum(x.size - x.settled for x in phase.rooms)
-    if unsettled:
-        out.append(f"{unsettled} participants never settled")
-    lost = sum(sum(x.lost) for x in phase.rooms)
-    if lost:
-        out.append(f"{lost} connections lost")
-    return "; ".join(out)
-
-
-def show(phase: Phase, label: str = "") -> None:
-    for i, r in enumerate(phase.rooms):
-        print(
-            f"{label or phase.workers:>7} {ROOMS[i]:>4} {phase.size:3}"
-            f" {r.streams:5}/{r.expected:<5} {full_rate(r):5}"
-            f" {med_min(r.main_fps):>10} {med_min(r.tile_fps):>10}"
-            f" {sum(r.clients):5.0f}% {r.lag * 1000:4.0f}",
-            flush=True,
-        )
-    placed = ", ".join(f"room {r[:8]} on {w} (pid {p})" for r, w, p in phase.placed)
-    print(f"{'':>7} placed (serve log): {placed or 'none logged'}", flush=True)
-    cpu = ", ".join(f"{k} {v:.1f}%" for k, v in phase.cpu.items())
-    per = " ".join(f"{c:.0f}" for c in phase.clients)
-    print(
-        f"{'':>7} backend: {cpu}; clients {sum(phase.clients):.0f}% [{per}];"
-        f" machine {phase.machine:.0f}% busy of {os.cpu_count()} cores;"
-        f" load before {phase.load:.1f}",
-        flush=True,
-    )
-    note = flags(phase)
-    if note:
-        print(f"{'':>7} {note}", flush=True)
-
-
-HEADER = (
-    "workers room   P  streams     full  main fps   thumb fps  clients lag\n"
-    "                  got/expect  rate  med/min    med/min     %cpu   ms"
-)
-
-
 def calibrate(stack: Any, args: argparse.Namespace) -> Phase | None:
     """The largest size one worker holds alone (None: not even the smallest)."""
     sizes = sorted(int(x) for x in args.calibrate.split(",") if x)
@@ -316,74 +205,12 @@ def calibrate(stack: Any, args: argparse.Namespace) -> Phase | None:
     return best
 
 
-def chosen(cal: Phase) -> None:
-    """What two rooms of the calibrated size should need, from the one-room figures."""
-    total = 100 * (os.cpu_count() or 1)
-    need = 2 * (cal.workers_cpu + sum(cal.clients) + cal.cpu.get("front", 0))
-    print(
-        f"size: {cal.size} per room: alone it took {cal.workers_cpu:.0f}% of a core on its"
-        f" worker, {sum(cal.clients):.0f}% for its clients; two such rooms: about"
-        f" {2 * cal.workers_cpu:.0f}% of worker CPU (one worker has 100%), {need:.0f}% in all"
-        f" of the machine's {total}%",
-        flush=True,
-    )
-    if 2 * cal.workers_cpu < 100:
-        print(
-            "NOTE: two such rooms may fit in one worker (no gain to expect); larger rooms"
-            " (--calibrate ...,60,70) load it more, if the clients leave the machine room",
-            flush=True,
-        )
-
-
-def fps(phase: Phase) -> float:
-    """Video frames per second the receivers got, all slots together."""
-    return sum(sum(r.main_fps) + sum(r.tile_fps) for r in phase.rooms)
-
-
-def verdict(one: Phase, two: Phase) -> None:
-    print()
-    for p in (one, two):
-        got = max(1, p.received)
-        print(
-            f"{p.workers} worker(s): {p.full}/{p.expected} streams at full rate, {p.received}"
-            f" receiving anything, {fps(p):.0f} frames/s in all; workers {p.workers_cpu:.0f}%"
-            f" of a core ({100 * p.workers_cpu / got:.1f}% per 100 streams), clients"
-            f" {sum(p.clients):.0f}% ({100 * sum(p.clients) / got:.1f}% per 100 streams),"
-            f" machine {p.machine:.0f}% busy"
-        )
-    spread = {w for _, w, _ in two.placed[: len(two.rooms)]}
-    if len(spread) < len(two.rooms):
-        print(f"PLACEMENT: with 2 workers the rooms went to {sorted(spread) or '?'}, not apart")
-    met = two.full >= TARGET_RATIO * one.full and two.full > 0
-    ratio = f"{two.full / one.full:.2f}x" if one.full else "no finite ratio (none with 1)"
-    print(
-        f"streams at full rate, 2 workers / 1 worker: {two.full}/{one.full} = {ratio}"
-        f" (target >= {TARGET_RATIO}x): {'MET' if met else 'NOT MET'};"
-        f" frames/s in all: {fps(two) / max(fps(one), 1e-9):.2f}x"
-    )
-    limited = [p for p in (one, two) if p.limits()]
-    for p in limited:
-        print(f"with {p.workers} worker(s) the clients were LIMITED: {', '.join(p.limits())}")
-    if not limited:
-        print("clients: not limiting in either phase (CPU, loop lag, socket drops, machine idle)")
-    if two.full < two.expected:
-        total = 100 * (os.cpu_count() or 1)
-        others = sum(two.clients) + two.cpu.get("front", 0)
-        print(
-            f"with 2 workers {two.expected - two.full} streams were below full rate; the"
-            f" clients and the front used {others:.0f}% of the machine's {total}%, leaving"
-            f" the workers at most {total - others:.0f}% (they used {two.workers_cpu:.0f}%,"
-            f" machine {two.machine:.0f}% busy, other jobs included)"
-        )
-    print(f"(load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size", type=int, help="participants per room (default: calibrate)")
-    parser.add_argument("--calibrate", default="20,30,40,50", help="sizes to try")
+    parser.add_argument("--calibrate", default="30,40,50,60,70,80", help="sizes to try")
     parser.add_argument("--seconds", type=float, default=10.0, help="steady window")
     parser.add_argument("--thumbnails", type=int, default=9)
     parser.add_argument("--per-process", type=int, default=8, help="clients per process")

@@ -1,0 +1,193 @@
+"""bench/workers.py's figures: one phase (a stack with N workers, its rooms) and how it prints."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from bench.meeting import TARGET_CPU, Run, med_min
+from bench.sfu_clip import FPS, LOW_FPS
+
+TARGET_RATIO = 1.7
+FULL = 0.9  # a slot at >= 90 % of its source's frame rate is at full rate
+ROOMS = "AB"
+BURST = "frame rates above the sources'"  # bench/meeting.Run.limits
+
+
+def full_rate(run: Run) -> int:
+    """Receiver slots at full rate (measure() lists a slot that got nothing as 0)."""
+    return sum(f >= FULL * FPS for f in run.main_fps) + sum(
+        f >= FULL * LOW_FPS for f in run.tile_fps
+    )
+
+
+@dataclass
+class Phase:
+    workers: int
+    size: int
+    rooms: list[Run] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> % of a core
+    drops: dict[str, int] = field(default_factory=dict)  # process -> UDP packets dropped
+    placed: list[tuple[str, str, int]] = field(default_factory=list)  # room, worker, pid
+    machine: float = 0.0
+    load: float = 0.0  # load average (1 min) before the phase
+    lean: bool = True  # bench/lean_receive.py receivers
+
+    @property
+    def full(self) -> int:
+        return sum(map(full_rate, self.rooms))
+
+    @property
+    def expected(self) -> int:
+        return sum(r.expected for r in self.rooms)
+
+    @property
+    def received(self) -> int:
+        return sum(r.streams for r in self.rooms)
+
+    @property
+    def clients(self) -> list[float]:
+        return [c for r in self.rooms for c in r.clients]
+
+    @property
+    def workers_cpu(self) -> float:
+        return sum(v for k, v in self.cpu.items() if k.startswith("worker"))
+
+    def limits(self) -> list[str]:
+        found = list(dict.fromkeys(x for r in self.rooms for x in r.limits()))
+        if self.lean:  # they count at the socket, 50 ms late at most: a burst is the sender's
+            return [x for x in found if x != BURST]
+        return found
+
+    def bursts(self) -> bool:
+        return any(BURST in r.limits() for r in self.rooms)
+
+    def holds(self) -> bool:
+        """Calibration: one worker forwards every stream at full rate, with margin. (Busy
+        clients or machine do not matter when every stream made it anyway.)"""
+        return (
+            self.full >= self.expected
+            and self.workers_cpu <= TARGET_CPU
+            and sum(v for k, v in self.drops.items() if k != "front") == 0
+        )
+
+
+def flags(phase: Phase) -> str:
+    out = []
+    if phase.limits():
+        out.append("LIMITED BY THE CLIENTS (" + ", ".join(phase.limits()) + ")")
+    if phase.lean and phase.bursts():
+        out.append("frame rates above the sources' (the worker sent a backlog in bursts)")
+    dropped = {k: v for k, v in phase.drops.items() if v}
+    if dropped:
+        out.append("backend sockets dropped " + ", ".join(f"{k} {v}" for k, v in dropped.items()))
+    r = phase.rooms[0] if phase.rooms else None
+    if r is not None and r.gave_up:
+        out.append(f"server gave up {r.gave_up} renegotiations")
+    if r is not None and r.problems:
+        out.append(f"server logged {r.problems} warnings/errors (--log)")
+    unsettled = sum(x.size - x.settled for x in phase.rooms)
+    if unsettled:
+        out.append(f"{unsettled} participants never settled")
+    lost = sum(sum(x.lost) for x in phase.rooms)
+    if lost:
+        out.append(f"{lost} connections lost")
+    return "; ".join(out)
+
+
+def show(phase: Phase, label: str = "") -> None:
+    for i, r in enumerate(phase.rooms):
+        print(
+            f"{label or phase.workers:>7} {ROOMS[i]:>4} {phase.size:3}"
+            f" {r.streams:5}/{r.expected:<5} {full_rate(r):5}"
+            f" {med_min(r.main_fps):>10} {med_min(r.tile_fps):>10}"
+            f" {sum(r.clients):5.0f}% {r.lag * 1000:4.0f}",
+            flush=True,
+        )
+    placed = ", ".join(f"room {r[:8]} on {w} (pid {p})" for r, w, p in phase.placed)
+    print(f"{'':>7} placed (serve log): {placed or 'none logged'}", flush=True)
+    cpu = ", ".join(f"{k} {v:.1f}%" for k, v in phase.cpu.items())
+    per = " ".join(f"{c:.0f}" for c in phase.clients)
+    print(
+        f"{'':>7} backend: {cpu}; clients {sum(phase.clients):.0f}% [{per}];"
+        f" machine {phase.machine:.0f}% busy of {os.cpu_count()} cores;"
+        f" load before {phase.load:.1f}",
+        flush=True,
+    )
+    note = flags(phase)
+    if note:
+        print(f"{'':>7} {note}", flush=True)
+
+
+HEADER = (
+    "workers room   P  streams     full  main fps   thumb fps  clients lag\n"
+    "                  got/expect  rate  med/min    med/min     %cpu   ms"
+)
+
+
+def chosen(cal: Phase) -> None:
+    """What two rooms of the calibrated size should need, from the one-room figures."""
+    total = 100 * (os.cpu_count() or 1)
+    need = 2 * (cal.workers_cpu + sum(cal.clients) + cal.cpu.get("front", 0))
+    print(
+        f"size: {cal.size} per room: alone it took {cal.workers_cpu:.0f}% of a core on its"
+        f" worker, {sum(cal.clients):.0f}% for its clients; two such rooms: about"
+        f" {2 * cal.workers_cpu:.0f}% of worker CPU (one worker has 100%), {need:.0f}% in all"
+        f" of the machine's {total}%",
+        flush=True,
+    )
+    if need > 0.95 * total:
+        print(
+            f"NOTE: that is more than this machine has: the clients' {2 * sum(cal.clients):.0f}%"
+            " leave the two workers less than they need, whatever they do",
+            flush=True,
+        )
+    if 2 * cal.workers_cpu < 100:
+        print(
+            "NOTE: two such rooms may fit in one worker (no gain to expect); larger sizes"
+            " in --calibrate load it more, if the clients leave the machine room",
+            flush=True,
+        )
+
+
+def fps(phase: Phase) -> float:
+    """Video frames per second the receivers got, all slots together."""
+    return sum(sum(r.main_fps) + sum(r.tile_fps) for r in phase.rooms)
+
+
+def verdict(one: Phase, two: Phase) -> None:
+    print()
+    for p in (one, two):
+        got = max(1, p.received)
+        print(
+            f"{p.workers} worker(s): {p.full}/{p.expected} streams at full rate, {p.received}"
+            f" receiving anything, {fps(p):.0f} frames/s in all; workers {p.workers_cpu:.0f}%"
+            f" of a core ({100 * p.workers_cpu / got:.1f}% per 100 streams), clients"
+            f" {sum(p.clients):.0f}% ({100 * sum(p.clients) / got:.1f}% per 100 streams),"
+            f" machine {p.machine:.0f}% busy"
+        )
+    spread = {w for _, w, _ in two.placed[: len(two.rooms)]}
+    if len(spread) < len(two.rooms):
+        print(f"PLACEMENT: with 2 workers the rooms went to {sorted(spread) or '?'}, not apart")
+    met = two.full >= TARGET_RATIO * one.full and two.full > 0
+    ratio = f"{two.full / one.full:.2f}x" if one.full else "no finite ratio (none with 1)"
+    print(
+        f"streams at full rate, 2 workers / 1 worker: {two.full}/{one.full} = {ratio}"
+        f" (target >= {TARGET_RATIO}x): {'MET' if met else 'NOT MET'};"
+        f" frames/s in all: {fps(two) / max(fps(one), 1e-9):.2f}x"
+    )
+    limited = [p for p in (one, two) if p.limits()]
+    for p in limited:
+        print(f"with {p.workers} worker(s) the clients were LIMITED: {', '.join(p.limits())}")
+    if not limited:
+        print("clients: not limiting in either phase (CPU, loop lag, socket drops, machine idle)")
+    if two.full < two.expected:
+        total = 100 * (os.cpu_count() or 1)
+        others = sum(two.clients) + two.cpu.get("front", 0)
+        print(
+            f"with 2 workers {two.expected - two.full} streams were below full rate; the"
+            f" clients and the front used {others:.0f}% of the machine's {total}%, leaving"
+            f" the workers at most {total - others:.0f}% (they used {two.workers_cpu:.0f}%,"
+            f" machine {two.machine:.0f}% busy, other jobs included)"
+        )
+    print(f"(load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")

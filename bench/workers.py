@@ -74,7 +74,7 @@ from bench.meeting import Clients, Run, machine_busy, measure, media_workers, ud
 from bench.meeting_clients import Config  # noqa: E402
 from bench.sfu import book, cpu_seconds  # noqa: E402
 from bench.sfu_clip import LOW_FPS, clip_kbps, encode_clip, encode_low_clip  # noqa: E402
-from bench.workers_report import HEADER, Phase, chosen, show, verdict  # noqa: E402
+from bench.workers_report import HEADER, ROOMS, Phase, chosen, show, verdict  # noqa: E402
 
 PLACED = re.compile(r"room (\S+) placed on (worker-\d+) \(pid (\d+)\)")
 
@@ -107,9 +107,14 @@ def run_rooms(stack: Any, phase: Phase, count: int, args: argparse.Namespace) ->
         cfg.lean = phase.lean
     log_before = len(stack.log_text())
     phase.load = os.getloadavg()[0]
+    began = time.monotonic()
     clients = Clients(cfgs)
+    room_of = [i // per_room for i in range(len(cfgs))]
     try:
-        clients.ask(None, timeout=240)  # everyone in and publishing
+        # Everyone in and publishing: joins are slow on an overloaded worker (each one
+        # renegotiates with everyone), so this waits long, and says how long it took.
+        room_of = admit(clients, room_of, cfgs, phase, deadline=began + 600)
+        phase.filled = time.monotonic() - began
         settled = [a["settled"] for a in clients.ask(("settle", size, 90.0), 150)]
         time.sleep(2.0)  # past the keyframe bursts of the last joins
         procs = backend(stack.proc.pid)
@@ -134,19 +139,45 @@ def run_rooms(stack: Any, phase: Phase, count: int, args: argparse.Namespace) ->
     log = stack.log_text()[log_before:]
     phase.placed = [(m[1], m[2], int(m[3])) for m in PLACED.finditer(log)]
     for room in range(count):
-        idx = range(room * per_room, (room + 1) * per_room)
+        idx = [i for i, r in enumerate(room_of) if r == room]
         run = Run("views", size)
         run.settled = sum(settled[i] for i in idx)
         run.clients = [100 * (c1[i] - c0[i]) / (t1 - t0) for i in idx]
         run.client_drops = sum(d1[1][i] - d0[1][i] for i in idx)
-        run.lag = max(last[i]["lag"] for i in idx)
+        run.lag = max((last[i]["lag"] for i in idx), default=0.0)
         run.machine = phase.machine
         run.expected = size * min(size - 1, args.thumbnails + 1)
         measure(run, [first[i] for i in idx], [last[i] for i in idx])
+        # Those who never got in were served nothing: their slots count as not at full rate.
+        out = size - sum(cfgs[i].count for i in idx)
+        run.main_fps += [0.0] * out
+        run.tile_fps += [0.0] * (out * min(size - 2, args.thumbnails))
         phase.rooms.append(run)
     problems = [line for line in log.splitlines() if " WARNING " in line or " ERROR " in line]
     # The log is the node's: counted once, on the first room.
     phase.rooms[0].gave_up, phase.rooms[0].problems = log.count("routing to"), len(problems)
+
+
+def admit(
+    clients: Clients, room_of: list[int], cfgs: list[Config], phase: Phase, deadline: float
+) -> list[int]:
+    """Wait for every client process to be in and publishing; one that failed (or is not
+    in by `deadline`) is stopped and its participants left out: room_of of those kept."""
+    kept = []
+    for i, (conn, proc) in enumerate(zip(list(clients.conns), list(clients.procs), strict=True)):
+        answer = conn.recv() if conn.poll(max(0.0, deadline - time.monotonic())) else None
+        if answer is not None and "error" not in answer:
+            kept.append(i)
+            continue
+        reason = "not in by the deadline" if answer is None else answer["error"].splitlines()[-1]
+        phase.out.append(f"{cfgs[i].count} of room {ROOMS[room_of[i]]} ({reason})")
+        proc.kill()
+        proc.join()
+    clients.conns = [clients.conns[i] for i in kept]
+    clients.procs = [clients.procs[i] for i in kept]
+    for i in sorted(set(range(len(cfgs))) - set(kept), reverse=True):
+        del cfgs[i]
+    return [room_of[i] for i in kept]
 
 
 def start(workers: int, size: int, tmp: Path, args: argparse.Namespace) -> Any:
@@ -249,16 +280,25 @@ def main() -> None:
                     run_rooms(stack, phase, 2, args)
                     show(phase)
                 except (TimeoutError, RuntimeError) as e:
-                    print(f"{workers:>7} FAILED: {e}", flush=True)
+                    phase.failed = why(e)
+                    print(f"{workers:>7} FAILED: {phase.failed}", flush=True)
             finally:
                 stop(stack, args, workers)
-    if all(p.rooms for p in phases.values()):
-        verdict(phases[1], phases[2])
-        if args.quick:
-            print("(smoke run: rooms this small do not load a worker; the ratio means nothing)")
-    else:
-        print("a phase failed: no ratio")
+    verdict(phases[1], phases[2])
+    if args.quick:
+        print("(smoke run: rooms this small do not load a worker; the ratio means nothing)")
+    if any(p.failed for p in phases.values()):
         sys.exit(1)
+
+
+def why(error: Exception) -> str:
+    """One line for a phase that could not be measured (client tracebacks are on stderr)."""
+    text = str(error)
+    if "ws_connect" in text and "TimeoutError" in text:
+        return "a client's signalling socket was not answered in time (it gave up)"
+    if "did not answer None" in text:
+        return "the clients were not all in and publishing after 600 s"
+    return text.splitlines()[0] + (f" ... {text.splitlines()[-1]}" if "\n" in text else "")
 
 
 if __name__ == "__main__":

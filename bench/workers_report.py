@@ -32,6 +32,9 @@ class Phase:
     machine: float = 0.0
     load: float = 0.0  # load average (1 min) before the phase
     lean: bool = True  # bench/lean_receive.py receivers
+    filled: float = 0.0  # s from the first client process started to all in and publishing
+    failed: str = ""  # why the phase could not be measured
+    out: list[str] = field(default_factory=list)  # client processes that never got in
 
     @property
     def full(self) -> int:
@@ -86,6 +89,8 @@ def flags(phase: Phase) -> str:
         out.append(f"server gave up {r.gave_up} renegotiations")
     if r is not None and r.problems:
         out.append(f"server logged {r.problems} warnings/errors (--log)")
+    if phase.out:
+        out.append("NEVER GOT IN (counted as served nothing): " + "; ".join(phase.out))
     unsettled = sum(x.size - x.settled for x in phase.rooms)
     if unsettled:
         out.append(f"{unsettled} participants never settled")
@@ -111,7 +116,7 @@ def show(phase: Phase, label: str = "") -> None:
     print(
         f"{'':>7} backend: {cpu}; clients {sum(phase.clients):.0f}% [{per}];"
         f" machine {phase.machine:.0f}% busy of {os.cpu_count()} cores;"
-        f" load before {phase.load:.1f}",
+        f" load before {phase.load:.1f}; all in after {phase.filled:.0f} s",
         flush=True,
     )
     note = flags(phase)
@@ -158,6 +163,9 @@ def fps(phase: Phase) -> float:
 def verdict(one: Phase, two: Phase) -> None:
     print()
     for p in (one, two):
+        if p.failed:
+            print(f"{p.workers} worker(s): NOT MEASURED: {p.failed}")
+            continue
         got = max(1, p.received)
         print(
             f"{p.workers} worker(s): {p.full}/{p.expected} streams at full rate, {p.received}"
@@ -166,6 +174,15 @@ def verdict(one: Phase, two: Phase) -> None:
             f" {sum(p.clients):.0f}% ({100 * sum(p.clients) / got:.1f}% per 100 streams),"
             f" machine {p.machine:.0f}% busy"
         )
+    if one.failed or two.failed:
+        print(
+            f"no ratio: with {' and '.join(str(p.workers) for p in (one, two) if p.failed)}"
+            f" worker(s) the two rooms of {one.size} could not be served, so nothing was"
+            " measured there (not a pass of the target either: --size smaller compares two"
+            " served phases)"
+        )
+        print(f"(load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        return
     spread = {w for _, w, _ in two.placed[: len(two.rooms)]}
     if len(spread) < len(two.rooms):
         print(f"PLACEMENT: with 2 workers the rooms went to {sorted(spread) or '?'}, not apart")

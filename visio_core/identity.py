@@ -97,8 +97,37 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _sign(key: bytes, label: bytes, data: dict[str, object]) -> str:
+    body = json.dumps(data, separators=(",", ":")).encode()
+    mac = hmac.new(key, label + b"\x1f" + body, hashlib.sha256).digest()[:16]
+    return _b64(body) + "." + _b64(mac)
+
+
+def _verified(
+    key: bytes, label: bytes, token: object, room_id: str
+) -> tuple[dict[str, object], float] | None:
+    """(body, age in seconds) of a token we signed under `label` for this room."""
+    if not isinstance(token, str) or token.count(".") != 1 or len(token) > 1024:
+        return None
+    body_text, mac_text = token.split(".")
+    try:
+        body, mac = _unb64(body_text), _unb64(mac_text)
+        expected = hmac.new(key, label + b"\x1f" + body, hashlib.sha256).digest()[:16]
+        if not hmac.compare_digest(mac, expected):
+            return None
+        data = json.loads(body)
+        if not isinstance(data, dict) or data.get("r") != room_id:
+            return None
+        age = time.time() - int(str(data.get("t", 0)))
+    except (ValueError, TypeError):
+        return None
+    return data, age
+
+
 def resume_token(key: bytes, room_id: str, participant_id: str, person: Person) -> str:
-    body = json.dumps(
+    return _sign(
+        key,
+        b"resume",
         {
             "r": room_id,
             "p": participant_id,
@@ -106,27 +135,15 @@ def resume_token(key: bytes, room_id: str, participant_id: str, person: Person) 
             "l": person.login,
             "t": int(time.time()),
         },
-        separators=(",", ":"),
-    ).encode()
-    mac = hmac.new(key, b"resume\x1f" + body, hashlib.sha256).digest()[:16]
-    return _b64(body) + "." + _b64(mac)
+    )
 
 
 def check_resume(key: bytes, room_id: str, token: object) -> tuple[str, Person] | None:
     """(participant id, person) if `token` was issued by us for this room and is fresh."""
-    if not isinstance(token, str) or token.count(".") != 1 or len(token) > 1024:
+    found = _verified(key, b"resume", token, room_id)
+    if found is None or found[1] > RESUME_SECONDS:
         return None
-    body_text, mac_text = token.split(".")
-    try:
-        body, mac = _unb64(body_text), _unb64(mac_text)
-        expected = hmac.new(key, b"resume\x1f" + body, hashlib.sha256).digest()[:16]
-        if not hmac.compare_digest(mac, expected):
-            return None
-        data = json.loads(body)
-    except (ValueError, TypeError):
-        return None
-    if data.get("r") != room_id or time.time() - int(data.get("t", 0)) > RESUME_SECONDS:
-        return None
+    data = found[0]
     return str(data["p"]), Person(name=clean_name(data.get("n")), login=str(data.get("l", "")))
 
 
@@ -135,26 +152,13 @@ SIGNED_IN_SECONDS = 60  # the front checked the password just before handing the
 
 def signed_in_token(key: bytes, room_id: str, login: str) -> str:
     """The front's word to a media worker: this socket proved `login`'s password."""
-    body = json.dumps({"r": room_id, "l": login, "t": int(time.time())}).encode()
-    mac = hmac.new(key, b"signed-in\x1f" + body, hashlib.sha256).digest()[:16]
-    return _b64(body) + "." + _b64(mac)
+    return _sign(key, b"signed-in", {"r": room_id, "l": login, "t": int(time.time())})
 
 
 def check_signed_in(key: bytes, room_id: str, token: object) -> str | None:
     """The login a fresh `signed_in_token` for this room names, else None."""
-    if not isinstance(token, str) or token.count(".") != 1 or len(token) > 1024:
+    found = _verified(key, b"signed-in", token, room_id)
+    if found is None or not 0 <= found[1] <= SIGNED_IN_SECONDS:
         return None
-    body_text, mac_text = token.split(".")
-    try:
-        body, mac = _unb64(body_text), _unb64(mac_text)
-        expected = hmac.new(key, b"signed-in\x1f" + body, hashlib.sha256).digest()[:16]
-        if not hmac.compare_digest(mac, expected):
-            return None
-        data = json.loads(body)
-        age = time.time() - int(data.get("t", 0))
-    except (ValueError, TypeError, AttributeError):
-        return None
-    if data.get("r") != room_id or not 0 <= age <= SIGNED_IN_SECONDS:
-        return None
-    login = data.get("l")
+    login = found[0].get("l")
     return login if isinstance(login, str) and login else None

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.browser import pages
 from tests.browser.conftest import Browsers, book
 from tests.browser.pages import join_as_guest, open_room, wait_state
 from tests.e2e.conftest import PASSWORD, new_user
@@ -55,9 +56,7 @@ def test_the_organizer_records_a_room_held_by_worker_2(two: Stack, browsers: Bro
     )
     host = open_room(browsers.launch("speech"), link)
     host.click('[data-action="accept-recording"]')
-    host.fill("#signin-login", organizer.login)
-    host.fill("#signin-password", PASSWORD)
-    host.click('[data-action="sign-in"]')
+    pages.sign_in(host, organizer.login, PASSWORD)
     wait_state(host, "joined")
     assert last_placed(two) == "worker-2"
 

@@ -187,8 +187,9 @@ class Database:
     def __init__(self, target: Path | str, *, upgrade: bool | None = None) -> None:
         """Open `target` (a SQLite file or a database URL).
 
-        `upgrade`: bring the schema to this program's version first; by default
-        SQLite is upgraded and PostgreSQL only checked (`visio db upgrade` does it).
+        `upgrade`: True, bring the schema to this program's version first; False,
+        leave it as it is (`visio db`); None, upgrade SQLite and only check
+        PostgreSQL (`visio db upgrade` upgrades it).
         """
         self.dialect, self.path, self.url = parse_target(target)
         self._lock = threading.RLock()
@@ -203,7 +204,8 @@ class Database:
             self._conn = Conn(self._open_postgresql(), "postgresql")
             if upgrade:
                 self.upgrade()
-            self._check_version()
+            elif upgrade is None:
+                self._check_version()
 
     # connections ----------------------------------------------------------
     @staticmethod

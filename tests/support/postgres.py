@@ -18,17 +18,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
+from tests.support.database import ENV_URL
 from tests.support.stack import free_port, wait_for
-from visio_core.db import schema_url
 
 BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-ENV_URL = "VISIO_TEST_DATABASE_URL"
 
 
 def _binary(name: str) -> str:
@@ -118,14 +116,6 @@ class Postgres:
             cwd=self.root,
             **who,  # type: ignore[arg-type]
         )
-
-
-def fresh_url(base_url: str, name: str | None = None) -> str:
-    """A URL whose tables live in their own new schema of the server at `base_url`."""
-    schema = name or "t_" + uuid.uuid4().hex[:16]
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    return schema_url(base_url, schema)
 
 
 def main(argv: list[str]) -> int:

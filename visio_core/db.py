@@ -232,7 +232,7 @@ class Database:
 
     def _live(self) -> Conn:
         """The connection, reopened if the server dropped it (a restart, a failover)."""
-        if self.dialect == "postgresql" and self._depth == 0 and not self._conn.in_transaction:
+        if self.dialect == "postgresql" and self._depth == 0:
             raw = self._conn.raw
             if raw.closed or raw.broken:
                 self._conn = Conn(self._open_postgresql(), "postgresql")
@@ -347,12 +347,9 @@ class Database:
 
     @staticmethod
     def _rollback(conn: Conn) -> None:
-        try:
-            conn.execute("ROLLBACK")
-        except OperationalError:
-            if conn.dialect == "sqlite":
-                raise
-            # The server went away mid-transaction: nothing to roll back; reopened next time.
+        if conn.dialect == "postgresql" and (conn.raw.closed or conn.raw.broken):
+            return  # the server went away mid-transaction: nothing to roll back
+        conn.execute("ROLLBACK")
 
     def in_transaction(self) -> bool:
         """Whether this thread is inside `transaction()` (another thread's waits for the lock)."""

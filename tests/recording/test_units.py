@@ -14,7 +14,7 @@ from conference_backend.recorder import layout
 from conference_backend.recorder.compositor import Compositor
 from conference_backend.recorder.mixer import MAX_SAMPLES, PRIME_SAMPLES, Mixer, VoiceBuffer, mix
 from conference_backend.recorder.streamer import describe, mask_url, valid_stream_url
-from visio_core.db import Database
+from tests.support.database import open_db
 from visio_core.recordings import Recording, Recordings, expired
 
 
@@ -143,7 +143,7 @@ def test_expired_selects_finished_recordings_past_the_retention() -> None:
 
 
 def test_store_segments_finish_notify_and_delete(tmp_path: Path) -> None:
-    store = Recordings(Database(tmp_path / "db.sqlite3"))
+    store = Recordings(open_db(tmp_path / "db.sqlite3"))
     rid = store.open("room1", "20260101", "alice", "Comité")
     assert store.open("room1", "20260101", "alice", "Comité") == rid  # same occurrence
     files = [tmp_path / "a.mp4", tmp_path / "b.mp4"]

@@ -7,14 +7,14 @@ from pathlib import Path
 
 from conference_backend import rooms
 from conference_backend.rooms import RoomManager
+from tests.support.database import open_db
 from tests.support.ics import event
 from visio_core.categories import RoomKind
-from visio_core.db import Database
 from visio_core.registry import Registry, Room
 
 
 def registered(tmp_path: Path) -> tuple[Registry, Room]:
-    registry = Registry(Database(tmp_path / "visio.sqlite3"))
+    registry = Registry(open_db(tmp_path / "visio.sqlite3"))
     row = Room(
         room_id="r1",
         uid="u1",

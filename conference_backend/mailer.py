@@ -19,9 +19,9 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import ssl
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -68,7 +68,8 @@ class Mailer:
         self.db = db
         self.outbox = Outbox(db)
         self.key = key
-        self.worker = f"{os.uname().nodename}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+        # One mail worker per node: its name outlives a restart (see visio_core/outbox.py).
+        self.worker = f"{socket.gethostname()}:{settings.data_dir}"
         self._pruned = 0.0
         self.wake = asyncio.Event()
         self._cache: dict[
@@ -277,6 +278,9 @@ class Mailer:
         return sent
 
     async def run(self) -> None:
+        released = await asyncio.to_thread(self.outbox.release, self.worker)
+        if released:
+            log.info("%d message(s) claimed before a restart are due again", released)
         while True:
             try:
                 await self.send_due()

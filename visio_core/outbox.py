@@ -9,10 +9,14 @@ Several mail workers (one per node) share the outbox: a worker `claim`s a batch
 (PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED, so two claims never return the same
 row; SQLite: its writers are serialised anyway), then `hold`s each message just
 before handing it to SMTP. A hold succeeds only while the message is still this
-worker's, and keeps it so for HOLD_SECONDS, longer than one SMTP exchange; a
-worker that died mid-batch leaves its messages to the others after
-CLAIM_SECONDS. So each message is sent once, except in the window a single
-worker always had: between the server's 250 and the commit of `mark_sent`.
+worker's, and keeps it so for HOLD_SECONDS, longer than one SMTP exchange. A
+worker's name is its node's (host and data folder), one mail worker per node:
+restarted after a crash, it `release`s what its previous run had claimed at
+once; a node that never comes back leaves its batch to the others after
+CLAIM_SECONDS. A claim that runs out only moves work: a hold never succeeds for
+a message another worker has claimed since. So each message is sent once, except
+in the window a single worker always had: between the server's 250 and the
+commit of `mark_sent`.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from visio_core.itip import Outgoing
 
 # Retry delays after a temporary failure (seconds); after the last, the message fails.
 BACKOFF = (2, 5, 15, 60, 300, 900, 3600, 3600, 3600)
-CLAIM_SECONDS = 600.0  # a claimed batch is the worker's this long (then anyone's)
-HOLD_SECONDS = 180.0  # one message, from `hold` to `mark_sent`: above the SMTP timeouts
+CLAIM_SECONDS = 120.0  # a claimed batch is the worker's this long (then anyone's)
+HOLD_SECONDS = 120.0  # one message, from `hold` to `mark_sent`: above the SMTP timeouts
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,15 @@ class Outbox:
                 (now + HOLD_SECONDS, msg_id, worker),
             )
             return cur.rowcount == 1
+
+    def release(self, worker: str) -> int:
+        """At a worker's start: what its previous run claimed is anyone's again."""
+        with self.db.transaction(serial=False) as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET claimed_until = 0 WHERE claimed_by = ? AND state = 'pending'",
+                (worker,),
+            )
+            return cur.rowcount
 
     def mark_sent(self, ids: Iterable[int]) -> None:
         with self.db.transaction(serial=False) as conn:

@@ -20,7 +20,7 @@ from visio_core.db import Database
 # Retries after a temporary SMTP failure (seconds); a reset link is wanted now or not at all.
 BACKOFF = (5, 30, 120, 600)
 KEEP_SECONDS = 24 * 3600  # rows are evidence for `visio` admins a day, then pruned
-CLAIM_SECONDS = 180.0  # one request, claimed to done: above the SMTP timeouts
+CLAIM_SECONDS = 120.0  # one request, claimed to done: above the SMTP timeouts
 
 
 @dataclass(frozen=True)

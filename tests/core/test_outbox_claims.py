@@ -97,6 +97,16 @@ def test_a_dead_workers_batch_goes_to_another_after_the_lease(
     second.close()
 
 
+def test_a_restarted_worker_takes_its_claims_back_at_once(any_database: Database) -> None:
+    queue(any_database, "m1", ["a@x.org", "b@x.org"])
+    box = Outbox(any_database)
+    claimed = box.claim("node-a")
+    assert box.claim("node-b") == []
+    assert box.release("node-b") == 0  # another node's claims are not its to release
+    assert box.release("node-a") == 2  # node-a restarted: its old run is dead
+    assert [p.id for p in box.claim("node-a")] == [p.id for p in claimed]
+
+
 def test_a_failed_message_is_retried_by_any_worker(any_database: Database) -> None:
     queue(any_database, "m1", ["a@x.org"])
     box = Outbox(any_database)

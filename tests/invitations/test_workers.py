@@ -86,11 +86,17 @@ def test_three_workers_send_each_of_1000_messages_once(
         "VISIO_DATA_DIR": str(tmp_path),
         "VISIO_LANGUAGE": "en",
     }
-    if server:
-        env["VISIO_DATABASE_URL"] = str(target)
-    tokens.load_or_create_key(tmp_path / "secret.key")  # one key for the three
+    # The nodes' data folders differ: the database is named, SQLite's too.
+    env["VISIO_DATABASE_URL"] = str(target) if server else f"sqlite:///{target}"
+    key = tokens.load_or_create_key(tmp_path / "secret.key")
+    nodes = []
+    for n in range(3):  # three nodes: each its own data folder, the same key
+        (tmp_path / f"node{n}").mkdir()
+        (tmp_path / f"node{n}" / "secret.key").write_bytes((tmp_path / "secret.key").read_bytes())
+        assert tokens.load_or_create_key(tmp_path / f"node{n}" / "secret.key") == key
+        nodes.append({**env, "VISIO_DATA_DIR": str(tmp_path / f"node{n}")})
     spawn = multiprocessing.get_context("spawn")
-    workers = [spawn.Process(target=run_worker, args=(env,), daemon=True) for _ in range(3)]
+    workers = [spawn.Process(target=run_worker, args=(e,), daemon=True) for e in nodes]
     for w in workers:
         w.start()
     try:

@@ -61,7 +61,10 @@ class Postgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql://visio@127.0.0.1:{self.port}/visio"
+        # Through the socket in the folder, not TCP: the portal and browser tests move
+        # into a loopback-only network namespace (tests/browser/netns.py), where the
+        # server's 127.0.0.1 is not reachable but its socket file still is.
+        return f"postgresql:///visio?host={self.root}&port={self.port}&user=visio"
 
     def start(self) -> Postgres:
         self.port = self.port or free_port()
@@ -101,7 +104,7 @@ class Postgres:
             cwd=self.root,
             **who,  # type: ignore[arg-type]
         )
-        admin = f"postgresql://visio@127.0.0.1:{self.port}/postgres"
+        admin = self.url.replace("/visio?", "/postgres?", 1)
         wait_for(lambda: psycopg.connect(admin).close() or True, 30, what="PostgreSQL")
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("CREATE DATABASE visio")
@@ -124,13 +127,18 @@ def main(argv: list[str]) -> int:
         return 2
     root = Path(tempfile.mkdtemp(prefix="visio-pg-"))
     server = Postgres(root).start()
+    code = 1
     try:
         env = dict(os.environ, **{ENV_URL: server.url})
         print(f"PostgreSQL at {server.url} ({root})", file=sys.stderr)
-        return subprocess.run(argv, env=env, check=False).returncode
+        code = subprocess.run(argv, env=env, check=False).returncode
+        return code
     finally:
         server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if code == 0:
+            shutil.rmtree(root, ignore_errors=True)
+        else:  # the server's log may explain a failure
+            print(f"PostgreSQL's folder kept: {root}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck system-deps bench clean
+.PHONY: run test test-postgres lint typecheck system-deps bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ system-deps:
 
 test: lint typecheck system-deps
 	$(BIN)/python -m pytest -q
+
+# The whole suite again with every database in PostgreSQL (a throwaway server,
+# initdb + pg_ctl in a temporary folder on a free port; tests/support/postgres.py).
+test-postgres: lint typecheck system-deps
+	$(BIN)/python -m tests.support.postgres $(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/caldav_put.py

@@ -82,7 +82,7 @@ def main() -> int:
                 VISIO_LDAP_BOOKING_GROUP=S.GROUP_DN,
             )
             settings, sections = settings_mod.load(env)
-            db = Database(settings.database_path)
+            db = Database(settings.database)
             full_s, text = timed_sync(settings, sections, db, full=True)
             print(f"full sync, {args.people} people:  {full_s:7.2f} s   {text}")
             again_s, text = timed_sync(settings, sections, db, full=True)

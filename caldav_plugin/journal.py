@@ -13,7 +13,6 @@ is loaded (so at every start, before any request) and at once when a write fails
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from caldav_plugin import services
 from caldav_plugin.homes import every_calendar
 from caldav_plugin.rebuild import parsed, room_of
 from visio_core.agenda import Agenda
-from visio_core.db import Database
+from visio_core.db import Conn, Database
 from visio_core.registry import Registry
 
 log = logging.getLogger("visio.journal")
@@ -36,7 +35,7 @@ Place = tuple[str, str, str]  # (collection path, href or WHOLE, UID or "")
 
 @dataclass
 class Write:
-    conn: sqlite3.Connection
+    conn: Conn
     files_touched: bool = False
 
     def touching_files(self) -> None:
@@ -56,7 +55,9 @@ def journaled(storage: Any, db: Database, places: Iterable[Place]) -> Iterator[W
     delete = "DELETE FROM pending_writes WHERE calendar_path = ? AND href = ? AND uid = ?"
     if outermost:
         with db.transaction() as conn:
-            conn.executemany("INSERT OR IGNORE INTO pending_writes VALUES (?, ?, ?)", marks)
+            conn.executemany(
+                "INSERT INTO pending_writes VALUES (?, ?, ?) ON CONFLICT DO NOTHING", marks
+            )
     write: Write | None = None
     try:
         with db.transaction() as conn:
@@ -104,7 +105,7 @@ def repair(storage: Any, db: Database) -> int:
 
 
 def _repair_rooms(
-    conn: sqlite3.Connection,
+    conn: Conn,
     svc: services.Services,
     calendars: list[radicale_storage.BaseCollection],
     path: str,

@@ -7,7 +7,6 @@ transaction, so the file and its row never disagree after a commit.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from dataclasses import dataclass
 
 from icalendar import Calendar
@@ -15,6 +14,7 @@ from icalendar import Calendar
 from ldap_sync.store import may_book
 from visio_core import conference, ical, tokens
 from visio_core.categories import RoomKind
+from visio_core.db import Conn
 from visio_core.registry import Registry, Room
 from visio_core.settings import Settings
 
@@ -52,7 +52,7 @@ class RoomRewriter:
         self.registry = registry
         self.key = key
 
-    def _allocate_number(self, conn: sqlite3.Connection) -> str:
+    def _allocate_number(self, conn: Conn) -> str:
         for _ in range(100):
             number = tokens.new_room_number()
             if not self.registry.number_taken(conn, number):
@@ -75,13 +75,13 @@ class RoomRewriter:
         )
 
     @staticmethod
-    def existing(conn: sqlite3.Connection, owner: str, uid: str) -> tuple[str, str] | None:
+    def existing(conn: Conn, owner: str, uid: str) -> tuple[str, str] | None:
         row = conn.execute(
             "SELECT room_id, room_number FROM rooms WHERE owner = ? AND uid = ?", (owner, uid)
         ).fetchone()
         return (row["room_id"], row["room_number"]) if row else None
 
-    def apply(self, conn: sqlite3.Connection, collection_path: str, cal: Calendar) -> RoomDecision:
+    def apply(self, conn: Conn, collection_path: str, cal: Calendar) -> RoomDecision:
         """Write the room into `cal` (or strip it when the category is gone).
 
         Only reads the registry: `record` writes what was decided, so a decision
@@ -104,7 +104,7 @@ class RoomRewriter:
         return RoomDecision(spec, existing, touched=True)
 
     def still_holds(
-        self, conn: sqlite3.Connection, collection_path: str, uid: str, decision: RoomDecision
+        self, conn: Conn, collection_path: str, uid: str, decision: RoomDecision
     ) -> bool:
         """Whether a decision drafted earlier is still right (nothing changed meanwhile)."""
         if self.existing(conn, owner_of(collection_path), uid) != decision.existing:
@@ -121,7 +121,7 @@ class RoomRewriter:
 
     def record(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         collection_path: str,
         href: str,
         cal: Calendar,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import sqlite3
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from caldav_plugin.homes import CalendarHomes, href_for
 from visio_core import conference, ical, imip, itip, links, outbox, tokens
 from visio_core.accounts import Account, Accounts
 from visio_core.conference import ConferenceSpec
+from visio_core.db import Conn
 from visio_core.settings import Settings
 
 log = logging.getLogger("visio.scheduling")
@@ -128,7 +128,7 @@ class Scheduler:
 
     def after_organizer_write(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         owner: str,
         old: Calendar | None,
         cal: Calendar,
@@ -173,9 +173,7 @@ class Scheduler:
             return [*messages, itip.Outgoing("REQUEST", None, whole[0].sequence, (role.organizer,))]
         return messages
 
-    def on_organizer_delete(
-        self, conn: sqlite3.Connection, owner: str, old: Calendar, role: Role
-    ) -> None:
+    def on_organizer_delete(self, conn: Conn, owner: str, old: Calendar, role: Role) -> None:
         uid = ical.uid_of(old)
         messages = itip.plan(old, None, role.organizer)
         if self.settings.invite_organizer and messages:
@@ -271,7 +269,7 @@ class Scheduler:
     # attendee side ----------------------------------------------------------
     def after_attendee_write(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         old: Calendar | None,
         cal: Calendar | None,
         role: Role,

@@ -21,7 +21,7 @@ class Services:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.database_path)
+        return Database(self.settings.database)
 
     @cached_property
     def registry(self) -> Registry:

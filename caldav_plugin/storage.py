@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +24,7 @@ from caldav_plugin.journal import WHOLE, journaled, repair
 from caldav_plugin.rooms import owner_of
 from caldav_plugin.writer import EventWriter
 from visio_core.agenda import Agenda
+from visio_core.db import Conn
 from visio_core.registry import Registry
 
 log = logging.getLogger("visio.storage")
@@ -75,7 +75,7 @@ class Collection(multifilesystem.Collection):
             super().delete(href)
 
 
-def _room_elsewhere(conn: sqlite3.Connection, path: str, href: str, uid: str) -> bool:
+def _room_elsewhere(conn: Conn, path: str, href: str, uid: str) -> bool:
     """Whether the owner's room for `uid` lives in another copy of the event (the same
     UID in a second calendar, written last): deleting this copy leaves it, and its
     attendees, alone."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from caldav_plugin.rooms import RoomDecision, RoomRewriter, owner_of
 from caldav_plugin.scheduling import Role, Scheduler, role_of
 from visio_core import agenda, conference, ical
 from visio_core.agenda import Agenda
+from visio_core.db import Conn
 from visio_core.outbox import Outbox
 
 log = logging.getLogger("visio.writer")
@@ -98,7 +98,7 @@ class EventWriter:
 
     def _holds(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         collection_path: str,
         draft: Draft,
         old: radicale_item.Item | None,
@@ -117,7 +117,7 @@ class EventWriter:
 
     def prepare(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         collection_path: str,
         href: str,
         item: radicale_item.Item,
@@ -168,7 +168,7 @@ class EventWriter:
 
         return new_item, after
 
-    def removed(self, conn: sqlite3.Connection, collection_path: str, old: Any) -> None:
+    def removed(self, conn: Conn, collection_path: str, old: Any) -> None:
         """An event was deleted: cancel it (organizer) or decline it (attendee)."""
         cal = _parse_or_none(old)
         if cal is None:

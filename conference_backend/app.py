@@ -54,7 +54,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SOCKETS] = AddressSockets()
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        db = Database(settings.database_path)
+        db = Database(settings.database)
         app[keys.DB] = db
         app[keys.REGISTRY] = Registry(db)
         app[keys.ACCOUNTS] = Accounts(db)

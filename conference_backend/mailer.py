@@ -6,6 +6,10 @@ window is the instant between the server's 250 and the commit). Temporary
 failures are retried with backoff; permanent ones (5xx) are marked failed,
 logged, listed by `visio outbox`, and shown as SCHEDULE-STATUS 5.1 on the
 organizer's copy at its next save.
+
+Workers on several nodes may share one database: each claims its batch and holds
+each message before sending it (visio_core/outbox.py), so every message still
+goes out once.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
@@ -41,6 +46,8 @@ class Mailer:
         self.db = db
         self.outbox = Outbox(db)
         self.key = key
+        # One mail worker per node: its name outlives a restart (see visio_core/outbox.py).
+        self.worker = f"{socket.gethostname()}:{settings.data_dir}"
         self._pruned = 0.0
         self.wake = asyncio.Event()
         self._cache: dict[
@@ -114,7 +121,7 @@ class Mailer:
 
     async def send_due(self) -> int:
         """Send what is due now; returns how many messages left."""
-        due = await asyncio.to_thread(self.outbox.due, BATCH)
+        due = await asyncio.to_thread(self.outbox.claim, self.worker, BATCH)
         self._cache.clear()
         if not due:
             return 0
@@ -122,6 +129,8 @@ class Mailer:
         client: aiosmtplib.SMTP | None = None
         try:
             for p in due:
+                if not await asyncio.to_thread(self.outbox.hold, p.id, self.worker):
+                    continue  # this batch took so long that another worker has it now
                 try:
                     msg = await asyncio.to_thread(self.build, p)  # CPU: off the event loop
                 except Exception as e:  # a message we cannot build will never send
@@ -211,7 +220,10 @@ class Mailer:
             await asyncio.to_thread(resets.prune, self.db)
             self._pruned = now
         sent = 0
-        for req in await asyncio.to_thread(resets.due, self.db):
+        for _ in range(50):  # a bounded round: the next comes within POLL_SECONDS
+            req = await asyncio.to_thread(resets.claim, self.db)
+            if req is None:
+                break
             msg = await asyncio.to_thread(reset_mail, self.settings, self.key, self.db, req, now)
             if msg is None:  # unknown login, directory or disabled account: nothing to send
                 await asyncio.to_thread(resets.done, self.db, req.id, "skipped")
@@ -244,6 +256,9 @@ class Mailer:
         return sent
 
     async def run(self) -> None:
+        released = await asyncio.to_thread(self.outbox.release, self.worker)
+        if released:
+            log.info("%d message(s) claimed before a restart are due again", released)
         while True:
             try:
                 await self.send_due()
@@ -266,7 +281,7 @@ def mailer_context(settings: Settings):  # type: ignore[no-untyped-def]
     """A cleanup_ctx entry running the mail worker for the app's lifetime."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        db = Database(settings.database_path)
+        db = Database(settings.database)
         mailer = Mailer(settings, db, tokens.load_or_create_key(settings.key_path))
         task = asyncio.create_task(mailer.run(), name="mail worker")
         start = time.monotonic()

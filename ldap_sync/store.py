@@ -7,32 +7,17 @@
 - `ldap_state`: the high-water modifyTimestamp for incremental runs and when
   the last full pass finished.
 
-These tables belong to the sync alone, so they are created here (IF NOT EXISTS)
-rather than in the shared schema versions of visio_core.db.
+These tables belong to the sync alone; they are part of the shared schema
+versions since version 9 (visio_core/schema_*.py), so PostgreSQL gets them too.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from visio_core.db import Database
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS ldap_accounts (
-    login TEXT PRIMARY KEY REFERENCES accounts(login) ON DELETE CASCADE,
-    dn TEXT NOT NULL,
-    may_book INTEGER NOT NULL DEFAULT 1,
-    left_directory INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS ldap_accounts_dn ON ldap_accounts (dn);
-CREATE TABLE IF NOT EXISTS ldap_state (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -46,8 +31,6 @@ class Known:
 class SyncStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        with db.reading() as conn:
-            conn.executescript(_SCHEMA)
 
     def known(self) -> dict[str, Known]:
         """Every directory account seen so far, by login."""
@@ -105,10 +88,7 @@ def may_book(db: Database, login: str) -> bool:
     """Whether this account may book meetings: directory accounts outside the booking
     group may not; every other account may."""
     with db.reading() as conn:
-        try:
-            row = conn.execute(
-                "SELECT may_book FROM ldap_accounts WHERE login = ?", (login,)
-            ).fetchone()
-        except sqlite3.OperationalError:  # no sync ever ran: the table does not exist yet
-            return True
+        row = conn.execute(
+            "SELECT may_book FROM ldap_accounts WHERE login = ?", (login,)
+        ).fetchone()
     return bool(row["may_book"]) if row else True

@@ -8,6 +8,7 @@ PACKAGES=(
   chromium espeak-ng sox
   slapd ldap-utils
   sip-tester nginx libnginx-mod-rtmp
+  postgresql
 )
 
 missing=()

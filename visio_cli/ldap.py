@@ -119,7 +119,7 @@ def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.
             print(line, file=sys.stderr, flush=True)
         waited.append(holder)
 
-    db = Database(settings.database_path)
+    db = Database(settings.database)
     try:
         with held(
             settings.data_dir, "visio ldap-sync", None if no_wait else max_wait, on_wait
@@ -195,7 +195,7 @@ async def periodic(settings: Settings, stop: asyncio.Event) -> None:
     never leaves a half-written batch behind.
     """
     halt = threading.Event()
-    db = Database(settings.database_path)
+    db = Database(settings.database)
     worker: asyncio.Future[None] | None = None
     try:
         while not stop.is_set():

@@ -9,6 +9,7 @@ import sys
 
 from visio_core import settings as settings_mod
 from visio_core.accounts import AccountError
+from visio_core.db import DatabaseError
 from visio_core.settings import SettingsError
 
 
@@ -72,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     rec_del = recs.add_parser("delete", help="delete recordings and their files")
     rec_del.add_argument("ids", nargs="+", type=int, metavar="ID")
     recs.add_parser("purge", help="delete what is older than VISIO_RECORDING_DAYS now")
+
+    dbs = sub.add_parser(
+        "db", help="the database (VISIO_DATABASE_URL, else SQLite)"
+    ).add_subparsers(dest="action", required=True, metavar="ACTION")
+    dbs.add_parser("upgrade", help="bring the schema to this version (PostgreSQL: run once)")
+    dbs.add_parser("version", help="the schema version (exit 1 when an upgrade is due)")
     return parser
 
 
@@ -111,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             from visio_cli import recordings
 
             return recordings.run(settings, args)
-    except (SettingsError, AccountError) as e:
+        if args.command == "db":
+            from visio_cli import db
+
+            return db.run(settings, args)
+    except (SettingsError, AccountError, DatabaseError) as e:
         print(f"visio: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from visio_core.settings import Settings
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    outbox = Outbox(Database(settings.database_path))
+    outbox = Outbox(Database(settings.database))
     states = ("pending", "failed", "sent") if args.all else ("pending", "failed")
     rows = outbox.listing(states)
     if args.retry:

@@ -13,7 +13,7 @@ from visio_core.settings import Settings
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    store = Recordings(Database(settings.database_path))
+    store = Recordings(Database(settings.database))
     if args.action == "delete":
         status = 0
         for rec_id in args.ids:

@@ -23,7 +23,7 @@ def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.
         for line in report:
             print(f"not taken: {line}")
         return 0
-    registry = Registry(Database(settings.database_path))
+    registry = Registry(Database(settings.database))
     now = dt.datetime.now(dt.UTC)
     # Written every second by the running `visio serve` (conference_backend/workers.py).
     live = read_snapshot(settings.data_dir / SNAPSHOT_FILE)

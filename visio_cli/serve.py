@@ -34,7 +34,7 @@ def _demo_account(settings: Settings) -> tuple[str, str] | None:
     """On an empty local store, a demo account whose password is kept under the data dir."""
     if settings.ldap_uri:
         return None
-    accounts = Accounts(Database(settings.database_path))
+    accounts = Accounts(Database(settings.database))
     secret_file = settings.data_dir / "demo-password.txt"
     if accounts.list():
         if accounts.get(DEMO_LOGIN) and secret_file.exists():

@@ -24,7 +24,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    accounts = Accounts(Database(settings.database_path))
+    accounts = Accounts(Database(settings.database))
     if args.action == "add":
         account = accounts.add(
             args.login.strip(),

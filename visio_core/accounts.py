@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from visio_core.db import Database
+from visio_core.db import Conn, Database, Row, now_stamp
 
 log = logging.getLogger("visio.accounts")
 _LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -39,7 +38,7 @@ class Account:
     disabled: bool
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Account:
+    def from_row(cls, row: Row) -> Account:
         return cls(
             login=row["login"],
             email=row["email"],
@@ -158,9 +157,8 @@ class Accounts:
     def set_disabled(self, login: str, disabled: bool = True) -> None:
         with self.db.transaction() as conn:
             cur = conn.execute(
-                "UPDATE accounts SET disabled = ?,"
-                " updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE login = ?",
-                (int(disabled), login),
+                "UPDATE accounts SET disabled = ?, updated_at = ? WHERE login = ?",
+                (int(disabled), now_stamp(), login),
             )
             if cur.rowcount == 0:
                 raise AccountError(f"no account {login!r}")
@@ -218,17 +216,14 @@ class Accounts:
         with self.db.transaction() as conn:
             for login in logins:
                 changed += conn.execute(
-                    "UPDATE accounts SET disabled = ?,"
-                    " updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now')"
+                    "UPDATE accounts SET disabled = ?, updated_at = ?"
                     " WHERE login = ? AND disabled != ?",
-                    (int(disabled), login, int(disabled)),
+                    (int(disabled), now_stamp(), login, int(disabled)),
                 ).rowcount
         return changed
 
 
-def _upsert_directory_account(
-    conn: sqlite3.Connection, record: DirectoryRecord, held: set[str]
-) -> str:
+def _upsert_directory_account(conn: Conn, record: DirectoryRecord, held: set[str]) -> str:
     login = check_login(record.login)
     email = check_email(record.email)
     name = _clean_text(record.name, "name") or login
@@ -247,8 +242,8 @@ def _upsert_directory_account(
             log.info("account %s (%s) now comes from the directory", login, row["source"])
         conn.execute(
             "UPDATE accounts SET email = ?, name = ?, entity = ?, source = 'ldap',"
-            " updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE login = ?",
-            (email, name, entity, login),
+            " updated_at = ? WHERE login = ?",
+            (email, name, entity, now_stamp(), login),
         )
         result = "changed"
     else:

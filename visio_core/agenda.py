@@ -21,7 +21,6 @@ import datetime as dt
 import hashlib
 import itertools
 import logging
-import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar
 
 from visio_core import conference, ical, itip, recurrence
-from visio_core.db import Database
+from visio_core.db import Conn, Database
 
 log = logging.getLogger("visio.agenda")
 UTC, FLOATING, DATE = 0, 1, 2
@@ -216,7 +215,8 @@ def _index_of(cal: Calendar, now: dt.datetime) -> Index | None:
 # What a view reads of one occurrence: (href, uid, organizer, recurring, start, end,
 # timing, rid, rid_timing, title, kind). Plain tuples: a month holds hundreds.
 Row = tuple[str, str, str, int, int, int, int, int, int, str, str]
-_SHOWN = "href, uid, organizer, recurring, start, end, timing, rid, rid_timing, title, kind"
+# "end" quoted: a reserved word in PostgreSQL.
+_SHOWN = 'href, uid, organizer, recurring, start, "end", timing, rid, rid_timing, title, kind'
 
 
 def _path(calendar_path: str) -> str:
@@ -229,7 +229,7 @@ class Agenda:
 
     # writes (inside a transaction the caller holds) ------------------------
     @staticmethod
-    def put(conn: sqlite3.Connection, calendar_path: str, href: str, index: Index | None) -> None:
+    def put(conn: Conn, calendar_path: str, href: str, index: Index | None) -> None:
         path = _path(calendar_path)
         Agenda.remove(conn, path, href)
         if index is None:
@@ -248,21 +248,21 @@ class Agenda:
         )
 
     @staticmethod
-    def remove(conn: sqlite3.Connection, calendar_path: str, href: str) -> None:
+    def remove(conn: Conn, calendar_path: str, href: str) -> None:
         path = _path(calendar_path)
         conn.execute("DELETE FROM agenda WHERE calendar_path = ? AND href = ?", (path, href))
         conn.execute("DELETE FROM agenda_items WHERE calendar_path = ? AND href = ?", (path, href))
 
     @staticmethod
-    def indexed(conn: sqlite3.Connection, calendar_path: str) -> None:
+    def indexed(conn: Conn, calendar_path: str) -> None:
         """Every event of this calendar is in the agenda from now on."""
         conn.execute(
-            "INSERT OR IGNORE INTO agenda_calendars (calendar_path) VALUES (?)",
+            "INSERT INTO agenda_calendars (calendar_path) VALUES (?) ON CONFLICT DO NOTHING",
             (_path(calendar_path),),
         )
 
     @staticmethod
-    def forget_under(conn: sqlite3.Connection, calendar_path: str) -> None:
+    def forget_under(conn: Conn, calendar_path: str) -> None:
         """A collection (or a whole home) is deleted or replaced."""
         prefix = _path(calendar_path)
         for table in ("agenda", "agenda_items", "agenda_calendars"):
@@ -274,7 +274,7 @@ class Agenda:
             )
 
     @staticmethod
-    def is_indexed(conn: sqlite3.Connection, calendar_path: str) -> bool:
+    def is_indexed(conn: Conn, calendar_path: str) -> bool:
         row = conn.execute(
             "SELECT 1 FROM agenda_calendars WHERE calendar_path = ?", (_path(calendar_path),)
         ).fetchone()
@@ -295,19 +295,17 @@ class Agenda:
         with self.db.reading() as conn:
             if not self.is_indexed(conn, path):
                 return None
-            cur = conn.cursor()
-            cur.row_factory = None  # tuples: a month holds hundreds of rows
-            rows: list[Row] = cur.execute(
+            rows: list[Row] = conn.tuples(
                 f"SELECT {_SHOWN} FROM agenda WHERE calendar_path = ? AND start >= ?"  # noqa: S608
                 f" AND start < ? AND long = 0 UNION ALL SELECT {_SHOWN} FROM agenda"
-                " WHERE calendar_path = ? AND long = 1 AND start < ? AND end > ?",
+                ' WHERE calendar_path = ? AND long = 1 AND start < ? AND "end" > ?',
                 (path, lo - LONG, hi, path, hi, lo),
-            ).fetchall()
-            uncovered = cur.execute(
+            )
+            uncovered = conn.tuples(
                 "SELECT href FROM agenda_items WHERE calendar_path = ? AND recurring = 1"
                 " AND (covered_from > ? OR covered_to < ?)",
                 (path, lo, hi),
-            ).fetchall()
+            )
         skip = {h for (h,) in uncovered}
         if skip:
             rows = [r for r in rows if r[0] not in skip]

@@ -6,12 +6,11 @@ Rows follow the organizer's event: an attendee removed from it loses their row
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from visio_core import tokens
-from visio_core.db import Database
+from visio_core.db import Conn, Database
 
 
 @dataclass(frozen=True)
@@ -21,9 +20,7 @@ class Guest:
     name: str
 
 
-def sync_attendee_links(
-    conn: sqlite3.Connection, key: bytes, room_id: str, people: Mapping[str, str]
-) -> None:
+def sync_attendee_links(conn: Conn, key: bytes, room_id: str, people: Mapping[str, str]) -> None:
     """Make the room's personal links exactly `people` (address -> display name)."""
     rows = conn.execute(
         "SELECT address, name FROM attendee_links WHERE room_id = ?", (room_id,)

@@ -9,12 +9,11 @@ than the retention are deleted together (`expired`, `Recordings.delete`).
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from visio_core.db import Database
+from visio_core.db import Conn, Database, Row, now_stamp
 
 _STAMP = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -75,7 +74,7 @@ class Recordings:
         self.db = db
 
     # reads ---------------------------------------------------------------
-    def _segments(self, conn: sqlite3.Connection, rec_id: int) -> tuple[Segment, ...]:
+    def _segments(self, conn: Conn, rec_id: int) -> tuple[Segment, ...]:
         rows = conn.execute(
             "SELECT id, path, size, started_at, ended_at FROM recording_segments"
             " WHERE recording_id = ? ORDER BY id",
@@ -86,7 +85,7 @@ class Recordings:
             for r in rows
         )
 
-    def _build(self, conn: sqlite3.Connection, row: sqlite3.Row) -> Recording:
+    def _build(self, conn: Conn, row: Row) -> Recording:
         return Recording(
             id=row["id"],
             room_id=row["room_id"],
@@ -137,26 +136,23 @@ class Recordings:
 
     def add_segment(self, rec_id: int, path: Path) -> int:
         with self.db.transaction() as conn:
-            cur = conn.execute(
+            return conn.insert_id(
                 "INSERT INTO recording_segments (recording_id, path) VALUES (?, ?)",
                 (rec_id, str(path)),
             )
-            return int(cur.lastrowid or 0)
 
     def end_segment(self, segment_id: int, size: int) -> None:
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE recording_segments SET size = ?,"
-                " ended_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?",
-                (size, segment_id),
+                "UPDATE recording_segments SET size = ?, ended_at = ? WHERE id = ?",
+                (size, now_stamp(), segment_id),
             )
 
     def finish(self, rec_id: int) -> None:
         with self.db.transaction() as conn:
             conn.execute(
-                "UPDATE recordings SET state = 'done',"
-                " ended_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?",
-                (rec_id,),
+                "UPDATE recordings SET state = 'done', ended_at = ? WHERE id = ?",
+                (now_stamp(), rec_id),
             )
 
     def mark_notified(self, rec_id: int) -> bool:
@@ -176,13 +172,12 @@ class Recordings:
                 path = Path(row["path"])
                 size = path.stat().st_size if path.exists() else 0
                 conn.execute(
-                    "UPDATE recording_segments SET size = ?,"
-                    " ended_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id = ?",
-                    (size, row["id"]),
+                    "UPDATE recording_segments SET size = ?, ended_at = ? WHERE id = ?",
+                    (size, now_stamp(), row["id"]),
                 )
             cur = conn.execute(
-                "UPDATE recordings SET state = 'done',"
-                " ended_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE state = 'recording'"
+                "UPDATE recordings SET state = 'done', ended_at = ? WHERE state = 'recording'",
+                (now_stamp(),),
             )
             return cur.rowcount
 

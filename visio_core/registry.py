@@ -7,13 +7,12 @@ is the source of truth for what, when or who.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from visio_core.categories import RoomKind
-from visio_core.db import Database
+from visio_core.db import Conn, Database, Row, now_stamp
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class Room:
     options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Room:
+    def from_row(cls, row: Row) -> Room:
         return cls(
             room_id=row["room_id"],
             uid=row["uid"],
@@ -99,7 +98,7 @@ class Registry:
             ).fetchall()
         return [Room.from_row(r) for r in rows]
 
-    def number_taken(self, conn: sqlite3.Connection, number: str) -> bool:
+    def number_taken(self, conn: Conn, number: str) -> bool:
         return (
             conn.execute("SELECT 1 FROM rooms WHERE room_number = ?", (number,)).fetchone()
             is not None
@@ -107,24 +106,24 @@ class Registry:
 
     # writes (inside a transaction the caller holds) ------------------------
     @staticmethod
-    def upsert(conn: sqlite3.Connection, room: Room) -> None:
+    def upsert(conn: Conn, room: Room) -> None:
         conn.execute(
             f"INSERT INTO rooms ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "  # noqa: S608
             "ON CONFLICT(room_id) DO UPDATE SET uid=excluded.uid, owner=excluded.owner,"
             " calendar_path=excluded.calendar_path, href=excluded.href, kind=excluded.kind,"
             " options=excluded.options, token_hash=excluded.token_hash,"
             " room_number=excluded.room_number, summary=excluded.summary, event=excluded.event,"
-            " updated_at=strftime('%Y-%m-%dT%H:%M:%SZ','now')",
-            _values(room),
+            " updated_at=?",
+            (*_values(room), now_stamp()),
         )
 
     @staticmethod
-    def retire(conn: sqlite3.Connection, owner: str, uid: str) -> bool:
+    def retire(conn: Conn, owner: str, uid: str) -> bool:
         cur = conn.execute("DELETE FROM rooms WHERE owner = ? AND uid = ?", (owner, uid))
         return cur.rowcount > 0
 
     @staticmethod
-    def retire_under(conn: sqlite3.Connection, path: str, keep_uids: Iterable[str] = ()) -> int:
+    def retire_under(conn: Conn, path: str, keep_uids: Iterable[str] = ()) -> int:
         """Retire rooms stored in collection `path` or below it, except `keep_uids`."""
         prefix = path.strip("/")
         keep = set(keep_uids)
@@ -141,13 +140,11 @@ class Registry:
         return len(doomed)
 
     @staticmethod
-    def relocate(
-        conn: sqlite3.Connection, owner: str, uid: str, calendar_path: str, href: str
-    ) -> None:
+    def relocate(conn: Conn, owner: str, uid: str, calendar_path: str, href: str) -> None:
         conn.execute(
             "UPDATE rooms SET calendar_path = ?, href = ?,"
-            " updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE owner = ? AND uid = ?",
-            (calendar_path.strip("/"), href, owner, uid),
+            " updated_at = ? WHERE owner = ? AND uid = ?",
+            (calendar_path.strip("/"), href, now_stamp(), owner, uid),
         )
 
     def replace_all(self, rooms: Iterable[Room]) -> int:

@@ -30,6 +30,7 @@ SECTION = "visio"
 # setting name -> (environment variable, default)
 _OPTIONS: dict[str, tuple[str, str]] = {
     "data_dir": ("VISIO_DATA_DIR", "./var"),
+    "database_url": ("VISIO_DATABASE_URL", ""),  # empty: SQLite in the data dir
     "caldav_listen": ("VISIO_CALDAV_LISTEN", "127.0.0.1:5232"),
     "web_listen": ("VISIO_WEB_LISTEN", "127.0.0.1:8080"),
     "public_url": ("VISIO_PUBLIC_URL", ""),  # empty: the web address itself
@@ -104,6 +105,16 @@ def parse_listen(value: str, name: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _database_url(url: str) -> str:
+    scheme = url.split(":", 1)[0].lower()
+    if url and not (scheme in ("postgresql", "postgres") or url.startswith("sqlite:///")):
+        raise SettingsError(
+            "VISIO_DATABASE_URL must be postgresql://USER:PASSWORD@HOST:PORT/NAME"
+            " or sqlite:///PATH (empty: var/visio.sqlite3)"
+        )
+    return url
+
+
 def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
@@ -172,6 +183,8 @@ class Settings:
     record_start: str = "open"  # "open": from the room's opening; "button": the organizer's
     limits: signal_limits.SignalLimits = field(default_factory=signal_limits.SignalLimits)
     throttle: password_throttle.Policy = field(default_factory=password_throttle.Policy)
+    # postgresql://… when several machines share the database; empty: the SQLite file.
+    database_url: str = ""
 
     @property
     def join_prefix(self) -> str:
@@ -180,6 +193,11 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "visio.sqlite3"
+
+    @property
+    def database(self) -> Path | str:
+        """What visio_core.db.Database opens: the URL if one is set, else the SQLite file."""
+        return self.database_url or self.database_path
 
     @property
     def key_path(self) -> Path:
@@ -251,6 +269,7 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         web_listen=web_listen,
         public_url=public_url,
         smtp_url=raw["smtp_url"].strip(),
+        database_url=_database_url(raw["database_url"].strip()),
         mail_from=raw["mail_from"].strip(),
         dialin_number=dialin,
         language=i18n.language(raw["language"]),

@@ -84,7 +84,7 @@ def create_worker_app(settings: Settings) -> web.Application:
     app[CPU] = CpuMeter()
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        db = Database(settings.database_path)
+        db = Database(settings.database)
         app[keys.DB] = db
         app[keys.REGISTRY] = Registry(db)
         app[keys.ACCOUNTS] = Accounts(db)

@@ -154,7 +154,7 @@ async def choose_post(request: web.Request) -> web.StreamResponse:
             "UPDATE accounts SET password_hash = ? WHERE login = ? AND source = 'local'",
             (hashed, login),
         )
-    # The update ends every portal session of the account (trigger, visio_core/db.py).
+    # The update ends every portal session of the account (trigger, visio_core/schema_*.py).
     log.info("password of %s changed through a reset link", login)
     return await render(request, "portal/reset.html", {"step": "done"})
 

@@ -9,7 +9,6 @@ from icalendar.parser import Contentline
 
 from visio_core.categories import RoomKind
 from visio_core.conference import ConferenceSpec
-from visio_core.db import Database
 
 JOIN_PREFIX = "https://visio.example.org/j/"
 JOIN_URL = JOIN_PREFIX + "tok3n-ABC_def"
@@ -124,7 +123,6 @@ def make_spec() -> Callable[..., ConferenceSpec]:
 
 
 @pytest.fixture
-def database(tmp_path):
-    db = Database(tmp_path / "db.sqlite3")
-    yield db
-    db.close()
+def database(any_database):
+    """Store tests run on SQLite and on PostgreSQL (tests/conftest.py)."""
+    return any_database

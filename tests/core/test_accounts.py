@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
+from tests.support.database import open_db
 from visio_core.accounts import Account, AccountError, Accounts, check_email, check_login
-from visio_core.db import Database
 
 PASSWORD = "correct horse battery"
 
@@ -205,14 +203,15 @@ def test_line_breaks_in_name_or_entity_refused(accounts, field, bad):
 
 
 def test_password_is_stored_hashed(accounts, alice, database):
-    raw = sqlite3.connect(database.path)
-    try:
-        (stored,) = raw.execute(
+    with database.reading() as conn:
+        (stored,) = conn.execute(
             "SELECT password_hash FROM accounts WHERE login = 'alice'"
         ).fetchone()
-        dump = "\n".join(raw.iterdump())
-    finally:
-        raw.close()
+        dump = "\n".join(
+            repr(tuple(row))
+            for table in ("accounts", "account_addresses", "portal_sessions")
+            for row in conn.execute(f"SELECT * FROM {table}").fetchall()
+        )
     assert stored != PASSWORD
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in dump
@@ -227,10 +226,10 @@ def test_same_password_gives_different_hashes(accounts, database):
 
 
 def test_accounts_survive_reopening(tmp_path):
-    first = Database(tmp_path / "db.sqlite3")
+    first = open_db(tmp_path / "db.sqlite3")
     Accounts(first).add("alice", "alice@example.org", "Alice", PASSWORD)
     first.close()
-    second = Database(tmp_path / "db.sqlite3")
+    second = open_db(tmp_path / "db.sqlite3")
     try:
         found = Accounts(second).verify("alice", PASSWORD)
         assert found is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -102,13 +101,12 @@ def test_an_open_ended_series_is_indexed_over_a_window_then_stops() -> None:
     assert minutely.covered_to <= agenda.instant(dt.datetime(2026, 12, 4, tzinfo=dt.UTC))
 
 
-def test_an_event_the_expander_cannot_read_is_left_to_the_views(tmp_path: Path) -> None:
+def test_an_event_the_expander_cannot_read_is_left_to_the_views(book: Agenda) -> None:
     text = event(uid="odd", extra="RRULE:FREQ=WEEKLY").replace(
         "DTSTART;TZID=Europe/Paris:20261203T100000\r\n", ""
     )
     found = index(text)
     assert (found.uid, found.recurring, found.entries) == ("odd", True, ())
-    book = Agenda(Database(tmp_path / "visio.sqlite3"))
     with book.db.transaction() as conn:
         Agenda.indexed(conn, "alice/calendar")
         Agenda.put(conn, "alice/calendar", "odd.ics", found)
@@ -116,8 +114,8 @@ def test_an_event_the_expander_cannot_read_is_left_to_the_views(tmp_path: Path) 
 
 
 @pytest.fixture
-def book(tmp_path: Path) -> Agenda:
-    return Agenda(Database(tmp_path / "visio.sqlite3"))
+def book(any_database: Database) -> Agenda:
+    return Agenda(any_database)
 
 
 def window(day: str, days: int = 1) -> tuple[dt.datetime, dt.datetime]:

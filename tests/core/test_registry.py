@@ -1,13 +1,13 @@
-"""The room registry in the real SQLite database (tmp_path)."""
+"""The room registry in a real database: SQLite (tmp_path) and PostgreSQL."""
 
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 
 import pytest
 
 from visio_core.categories import RoomKind
+from visio_core.db import IntegrityError
 from visio_core.registry import Registry, Room
 
 
@@ -80,20 +80,20 @@ def test_same_uid_for_two_owners(registry):
 
 def test_room_number_is_unique(registry):
     store(registry, make_room(1))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         store(registry, make_room(2, room_number=make_room(1).room_number))
     assert ids(registry) == ["room-1"]  # the failed transaction was rolled back
 
 
 def test_token_hash_is_unique(registry):
     store(registry, make_room(1))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         store(registry, make_room(2, token_hash=make_room(1).token_hash))
 
 
 def test_one_room_per_owner_and_uid(registry):
     store(registry, make_room(1))
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         store(registry, make_room(2, uid=make_room(1).uid))
 
 
@@ -105,7 +105,7 @@ def test_number_taken(registry):
 
 
 def test_kind_is_checked_by_the_database(registry):
-    with pytest.raises(sqlite3.IntegrityError), registry.db.transaction() as conn:
+    with pytest.raises(IntegrityError), registry.db.transaction() as conn:
         conn.execute(
             "INSERT INTO rooms (room_id, uid, owner, calendar_path, href, kind, token_hash,"
             " room_number, event) VALUES ('x', 'u', 'o', 'p', 'h', 'phone', 't', '1', '')"
@@ -233,7 +233,7 @@ def test_replace_all(registry):
 def test_replace_all_is_all_or_nothing(registry):
     store(registry, make_room(1))
     clash = [make_room(2), make_room(3, room_number=make_room(2).room_number)]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         registry.replace_all(clash)
     assert ids(registry) == ["room-1"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import uuid
 from zoneinfo import ZoneInfo
 
@@ -11,7 +10,6 @@ from tests.e2e.conftest import DavUser, new_user
 from tests.support.ics import event
 from tests.support.stack import Stack, wait_for
 from visio_core.agenda import Agenda
-from visio_core.db import Database
 
 PARIS = ZoneInfo("Europe/Paris")
 DECEMBER = (
@@ -23,11 +21,8 @@ DECEMBER = (
 def shown(stack: Stack, calendar_url: str) -> list[tuple[str, str]] | None:
     """(file name, title) of December's occurrences, as the portal reads them."""
     path = calendar_url.removeprefix(stack.caldav_url)
-    db = Database(stack.data_dir / "visio.sqlite3")
-    try:
+    with stack.db() as db:
         found = Agenda(db).between(path, *DECEMBER)
-    finally:
-        db.close()
     if found is None:
         return None
     rows, _ = found
@@ -87,11 +82,8 @@ def test_an_invitation_delivered_to_an_attendee_is_in_their_agenda(stack: Stack)
     bob_view = shown(stack, bob.calendar) or []
     assert [t for _, t in bob_view] == ["Invitation"]
     path = bob.calendar.removeprefix(stack.caldav_url)
-    db = Database(stack.data_dir / "visio.sqlite3")
-    try:
+    with stack.db() as db:
         found = Agenda(db).between(path, *DECEMBER)
-    finally:
-        db.close()
     assert found is not None
     assert {r[2] for r in found[0]} == {alice_at}  # Bob's view marks it not his
 
@@ -105,7 +97,7 @@ def test_at_start_old_calendars_are_indexed_and_running_out_series_extended(
     assert other.put("weekly.ics", series).status_code == 201
     path = user.calendar.removeprefix(stack.caldav_url).strip("/")
     other_path = other.calendar.removeprefix(stack.caldav_url).strip("/")
-    with sqlite3.connect(stack.data_dir / "visio.sqlite3") as conn:
+    with stack.db() as db, db.transaction() as conn:
         # As before version 5 for one calendar; a series indexed long ago for the other.
         for table in ("agenda", "agenda_items", "agenda_calendars"):
             conn.execute(f"DELETE FROM {table} WHERE calendar_path = ?", (path,))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 
 import pytest
@@ -34,11 +33,8 @@ def fold(line: str) -> str:
 
 
 def room_count(stack: Stack) -> int:
-    conn = sqlite3.connect(stack.data_dir / "visio.sqlite3", timeout=30)
-    try:
+    with stack.db() as db, db.reading() as conn:
         (count,) = conn.execute("SELECT COUNT(*) FROM rooms").fetchone()
-    finally:
-        conn.close()
     return int(count)
 
 

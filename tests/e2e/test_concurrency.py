@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -143,14 +142,11 @@ def calendar_of(stack: Stack) -> tuple[str, str]:
 
 def registry_rows(stack: Stack) -> set[tuple[str, ...]]:
     """Every registry row, all columns but the timestamps."""
-    conn = sqlite3.connect(f"file:{stack.data_dir / 'visio.sqlite3'}?mode=ro", uri=True)
-    try:
+    with stack.db() as db, db.reading() as conn:
         rows = conn.execute(
             "SELECT room_id, uid, owner, calendar_path, href, kind, options, token_hash,"
             " room_number, summary, event FROM rooms"
         ).fetchall()
-    finally:
-        conn.close()
     return {tuple(str(v) for v in row) for row in rows}
 
 
@@ -231,12 +227,8 @@ def test_killed_during_writes_loses_no_answered_put(own_stack: Stack, kill_after
 def cut_short(stack: Stack, sql: str, *args: str) -> None:
     """Leave the database as a server killed inside a write leaves it: the write's mark
     committed, its own transaction (`sql`) not."""
-    conn = sqlite3.connect(stack.data_dir / "visio.sqlite3", timeout=30)
-    try:
-        with conn:
-            conn.execute(sql, args)
-    finally:
-        conn.close()
+    with stack.db() as db, db.transaction() as conn:
+        conn.execute(sql, args)
 
 
 def test_a_write_cut_short_is_repaired_at_the_next_start(own_stack: Stack) -> None:

@@ -8,7 +8,6 @@ answered 2xx or 4xx, never 5xx, and the server goes on answering.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,13 +20,10 @@ from tests.support.stack import Stack
 
 
 def rooms(stack: Stack) -> set[tuple[str, ...]]:
-    conn = sqlite3.connect(f"file:{stack.data_dir / 'visio.sqlite3'}?mode=ro", uri=True)
-    try:
+    with stack.db() as db, db.reading() as conn:
         rows = conn.execute(
             "SELECT room_id, uid, owner, calendar_path, href, room_number, token_hash FROM rooms"
         ).fetchall()
-    finally:
-        conn.close()
     return {tuple(str(v) for v in row) for row in rows}
 
 
@@ -61,10 +57,8 @@ def test_rebuild_leaves_the_room_with_the_organizer_not_an_attendee(stack: Stack
     copy = root / attendee.login / "calendar" / href
     copy.write_text(copy.read_text().replace("END:VEVENT", f"X-VISIO-ROOM:{room_id}\r\nEND:VEVENT"))
     link = ics.join_link(organizer.get(href).text)
-    conn = sqlite3.connect(stack.data_dir / "visio.sqlite3", timeout=30)
-    with conn:
+    with stack.db() as db, db.transaction() as conn:
         conn.execute("DELETE FROM rooms")
-    conn.close()
 
     stack.visio("rooms", "rebuild")
 

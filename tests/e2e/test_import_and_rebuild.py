@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import xml.etree.ElementTree as ET
 from urllib.parse import urljoin
 
@@ -93,12 +92,8 @@ def links_and_numbers(events: dict[str, tuple[str, str]]) -> dict[str, tuple[str
 
 
 def delete_registry_rows(stack: Stack) -> None:
-    conn = sqlite3.connect(stack.data_dir / "visio.sqlite3", timeout=30)
-    try:
-        with conn:
-            conn.execute("DELETE FROM rooms")
-    finally:
-        conn.close()
+    with stack.db() as db, db.transaction() as conn:
+        conn.execute("DELETE FROM rooms")
 
 
 def test_import_gives_each_visio_event_its_own_room(user: DavUser) -> None:

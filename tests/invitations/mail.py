@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from functools import cached_property
-from pathlib import Path
 
 import icalendar
 from aiosmtpd.controller import Controller
@@ -192,14 +190,14 @@ class Sink:
 
 
 def pending(stack: Stack) -> int:
-    with sqlite3.connect(Path(stack.data_dir) / "visio.sqlite3", timeout=10) as conn:
+    with stack.db() as db, db.reading() as conn:
         (n,) = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()
     return int(n)
 
 
 def outbox_rows(stack: Stack, uid: str) -> list[tuple[str, str, str, int]]:
     """(method, recipient, state, attempts) of every outbox row of `uid`."""
-    with sqlite3.connect(Path(stack.data_dir) / "visio.sqlite3", timeout=10) as conn:
+    with stack.db() as db, db.reading() as conn:
         rows = conn.execute(
             "SELECT method, recipient, state, attempts FROM outbox WHERE uid = ? ORDER BY id",
             (uid,),

@@ -6,7 +6,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.support import database
 from tests.support import slapd as S
+from tests.support.database import open_db
 from tests.support.stack import ROOT
 from visio_core import settings as settings_mod
 from visio_core.settings import Settings
@@ -31,6 +33,9 @@ def ldap_env(slapd: S.Slapd, data_dir: Path, **extra: str) -> dict[str, str]:
     }
     if slapd.tls:
         env.update(VISIO_LDAP_STARTTLS="yes", VISIO_LDAP_CA_FILE=str(slapd.tls.ca))
+    if database.server_url():  # `make test-postgres`: the schema of this data dir
+        open_db(data_dir / "visio.sqlite3").close()
+        env["VISIO_DATABASE_URL"] = str(database.target(data_dir / "visio.sqlite3"))
     env.update(extra)
     return env
 

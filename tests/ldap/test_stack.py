@@ -58,7 +58,7 @@ def stack(slapd, tmp_path_factory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def accounts(stack) -> Iterator[Accounts]:
-    db = Database(stack.data_dir / "visio.sqlite3")
+    db = Database(stack.database)
     accounts = Accounts(db)
     # `visio serve` runs its first (full) sync at start.
     wait_for(lambda: accounts.get(PEOPLE[-1].uid), timeout=60, what="the first sync")

@@ -84,7 +84,7 @@ def world(tmp_path_factory) -> Iterator[World]:
     for slapd in S.running_slapd(root / "slapd", S.base_ldif(PEOPLE, bookers=BOOKERS)):
         env = ldap_env(slapd, root / "var")
         settings, _ = load_settings(env)
-        db = Database(settings.database_path)
+        db = Database(settings.database)
         world = World(slapd, env, db, Accounts(db), first=SyncReport(full=True))
         world.first = world.sync(full=True)
         yield world
@@ -274,7 +274,7 @@ def test_ldap_sync_waits_for_the_running_sync_then_runs_its_own(world):
             go_on.wait(300)
 
     def server_sync() -> None:
-        db = Database(settings.database_path)
+        db = Database(settings.database)
         try:
             done.append(sync_once(settings, sections, db, full=True, progress=hold_at_first_page))
         finally:

@@ -67,7 +67,7 @@ def run(tmp: Path, allow: str, test: Test) -> None:
                 "VISIO_SIP_ALLOW": allow,
             },
         )
-        registry = Registry(Database(settings.database_path))
+        registry = Registry(Database(settings.database))
         gateway = PhoneGateway(settings, registry, NoWorkers())
         await gateway.start()
         peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

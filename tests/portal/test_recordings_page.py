@@ -22,7 +22,7 @@ def recorded(stack: Stack, owner: str, title: str) -> tuple[int, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{owner}-{len(list(folder.iterdir()))}.mp4"
     path.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 2000)
-    db = Database(stack.data_dir / "visio.sqlite3")
+    db = Database(stack.database)
     try:
         store = Recordings(db)
         rec_id = store.open(f"room-{owner}-{title}", "20261201T090000Z", owner, title)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,10 +26,10 @@ from tests.browser.pages import wait_playing, wait_state
 from tests.e2e.conftest import PASSWORD
 from tests.invitations.mail import Mail, Sink
 from tests.portal.conftest import person, sign_in
+from tests.support.database import open_db
 from tests.support.stack import Stack, wait_for
 from visio_core import tokens
 from visio_core.accounts import Accounts, DirectoryRecord
-from visio_core.db import Database
 
 TIMEOUT = 60
 
@@ -87,7 +86,7 @@ def ask_reset(stack: Stack, web: requests.Session, login: str, csrf: str) -> req
 
 def reset_rows(stack: Stack, login: str) -> list[tuple[str, int]]:
     """(state, attempts) of the reset requests the portal queued for `login`."""
-    with sqlite3.connect(stack.data_dir / "visio.sqlite3", timeout=10) as conn:
+    with stack.db() as db, db.reading() as conn:
         rows = conn.execute(
             "SELECT state, attempts FROM reset_requests WHERE login = ? ORDER BY id", (login,)
         ).fetchall()
@@ -237,7 +236,7 @@ def test_disabling_an_account_ends_its_sessions_for_good(stack: Stack) -> None:
 
 def test_the_ldap_sync_disabling_a_leaver_ends_their_sessions(tmp_path: Path) -> None:
     """The LDAP sync writes through Accounts.set_disabled_many: the database ends the sessions."""
-    db = Database(tmp_path / "visio.sqlite3")
+    db = open_db(tmp_path / "visio.sqlite3")
     try:
         accounts = Accounts(db)
         leaver = DirectoryRecord("leaver", "leaver@example.org", "Léa", "", ())

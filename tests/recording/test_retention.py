@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from tests.support.database import open_db
 from tests.support.stack import Stack, wait_for
-from visio_core.db import Database
 from visio_core.recordings import Recordings
 
 
 def recording(data: Path, room: str, ended: str) -> tuple[int, Path]:
-    db = Database(data / "visio.sqlite3")
+    db = open_db(data / "visio.sqlite3")
     store = Recordings(db)
     rid = store.open(room, "20260101", "alice", f"Réunion {room}")
     path = data / "recordings" / room / f"{rid}.mp4"

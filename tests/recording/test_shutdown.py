@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.recording.media import probe
+from tests.support.database import open_db
 from visio_core.categories import RoomKind
-from visio_core.db import Database
 from visio_core.recordings import Recordings
 from visio_core.registry import Registry, Room
 from visio_core.settings import resolve
@@ -26,7 +26,7 @@ from visio_rooms.rooms import LiveRoom, RoomManager
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[RecordingService]:
-    db = Database(tmp_path / "visio.sqlite3")
+    db = open_db(tmp_path / "visio.sqlite3")
     settings = resolve({}, {"VISIO_DATA_DIR": str(tmp_path), "VISIO_RECORDING_PRESET": "ultrafast"})
     try:
         yield RecordingService(settings, db, RoomManager(Registry(db)))

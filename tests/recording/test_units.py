@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from visio_core.db import Database
+from tests.support.database import open_db
 from visio_core.recordings import Recording, Recordings, expired
 from visio_rooms.recorder import layout
 from visio_rooms.recorder.compositor import Compositor
@@ -143,7 +143,7 @@ def test_expired_selects_finished_recordings_past_the_retention() -> None:
 
 
 def test_store_segments_finish_notify_and_delete(tmp_path: Path) -> None:
-    store = Recordings(Database(tmp_path / "db.sqlite3"))
+    store = Recordings(open_db(tmp_path / "db.sqlite3"))
     rid = store.open("room1", "20260101", "alice", "Comité")
     assert store.open("room1", "20260101", "alice", "Comité") == rid  # same occurrence
     files = [tmp_path / "a.mp4", tmp_path / "b.mp4"]

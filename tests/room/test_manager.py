@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from tests.support.database import open_db
 from tests.support.ics import event
 from visio_core.categories import RoomKind
-from visio_core.db import Database
 from visio_core.registry import Registry, Room
 from visio_rooms import rooms
 from visio_rooms.rooms import RoomManager
 
 
 def registered(tmp_path: Path) -> tuple[Registry, Room]:
-    registry = Registry(Database(tmp_path / "visio.sqlite3"))
+    registry = Registry(open_db(tmp_path / "visio.sqlite3"))
     row = Room(
         room_id="r1",
         uid="u1",

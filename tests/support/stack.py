@@ -8,11 +8,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+
+from tests.support import database as test_db
+from visio_core.db import Database
 
 ROOT = Path(__file__).resolve().parents[2]
 VISIO = [sys.executable, "-m", "visio_cli.main"]
@@ -45,6 +49,8 @@ class Stack:
     caldav_port: int = field(default_factory=free_port)
     web_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    # VISIO_TEST_DATABASE_URL (read before VISIO_* leave the environment): PostgreSQL.
+    database_server: str = field(default_factory=test_db.server_url)
 
     @property
     def env(self) -> dict[str, str]:
@@ -59,8 +65,24 @@ class Stack:
             VISIO_WEB_LISTEN=f"127.0.0.1:{self.web_port}",
             VISIO_PUBLIC_URL=self.web_url.rstrip("/"),
         )
+        if self.database_server:
+            env["VISIO_DATABASE_URL"] = str(self.database)
         env.update(self.extra_env)
         return env
+
+    @property
+    def database(self) -> Path | str:
+        """The stack's database: its SQLite file, or its own schema on the test server."""
+        return test_db.target(self.data_dir / "visio.sqlite3", self.database_server)
+
+    @contextmanager
+    def db(self) -> Iterator[Database]:
+        """The stack's database, opened here (tests read and doctor it)."""
+        db = Database(self.database, upgrade=False)
+        try:
+            yield db
+        finally:
+            db.close()
 
     @property
     def caldav_url(self) -> str:
@@ -101,6 +123,8 @@ class Stack:
 
     def start(self) -> Stack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.database_server:  # PostgreSQL is upgraded by hand, as in production
+            self.visio("db", "upgrade")
         log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [*VISIO, "serve"],

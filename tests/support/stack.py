@@ -145,16 +145,23 @@ class Stack:
     def _wait_started(self) -> None:
         # Generous: on a loaded machine (browsers of other tests, other jobs) starting
         # Python, Radicale and aiortc took more than 20 s.
+        # Every media worker asked for, not just the first: a test placing rooms on
+        # "the other worker" must not find it still importing aiortc.
+        workers = int(self.extra_env.get("VISIO_MEDIA_WORKERS", "1") or 1)
         wait_for(
-            lambda: requests.get(self.web_url + "healthz", timeout=1).ok,
+            lambda: self._workers_serving() >= workers,
             timeout=90,
-            what="web backend",
+            what=f"web backend with {workers} media worker(s)",
         )
         wait_for(
             lambda: requests.request("OPTIONS", self.caldav_url, timeout=1).status_code < 500,
             timeout=90,
             what="CalDAV server",
         )
+
+    def _workers_serving(self) -> int:
+        resp = requests.get(self.web_url + "healthz", timeout=1)
+        return int(resp.json().get("workers", 0)) if resp.ok else 0
 
     def stop(self) -> None:
         if self.proc is None:

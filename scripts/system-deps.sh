@@ -9,6 +9,7 @@ PACKAGES=(
   slapd ldap-utils
   sip-tester nginx libnginx-mod-rtmp
   postgresql
+  redis-server
 )
 
 missing=()

@@ -1,0 +1,1 @@
+"""Deployment files (deploy/) run for real: nginx, Redis."""

@@ -14,14 +14,16 @@ from conference_backend import keys, portal, recordings
 from conference_backend.headers import security_headers
 from conference_backend.i18n import PAGES, request_language
 from conference_backend.join import join_page
+from conference_backend.nodes import ROUTER, Router
 from conference_backend.phone import service as phone
-from conference_backend.proxy import SOCKETS, WORKERS, recording_control, room_socket
+from conference_backend.proxy import SOCKETS, WORKERS, phone_socket, recording_control, room_socket
 from conference_backend.workers import WorkerPool
 from visio_core.accounts import Accounts
 from visio_core.addresses import AddressSockets
 from visio_core.db import Database
 from visio_core.identity import RoomLinks
 from visio_core.links import Links
+from visio_core.phone_wire import PATH as PHONE_PATH
 from visio_core.placement import SNAPSHOT_FILE, LocalPlacement
 from visio_core.registry import Registry
 from visio_core.settings import Settings
@@ -40,11 +42,14 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 async def health(request: web.Request) -> web.Response:
-    """Ready once a media worker serves (before, a join would wait for one)."""
+    """Ready once a media worker serves (before, a join would wait for one); a node
+    without workers (VISIO_MEDIA_WORKERS=0) is ready at once: its rooms live elsewhere."""
+    settings = request.app[keys.SETTINGS]
     serving = await request.app[WORKERS].serving()
-    status = 200 if serving else 503
+    ready = bool(serving) or settings.media_workers == 0
     return web.json_response(
-        {"status": "ok" if serving else "starting", "workers": serving}, status=status
+        {"status": "ok" if ready else "starting", "workers": serving, "node": settings.node.name},
+        status=200 if ready else 503,
     )
 
 
@@ -68,13 +73,20 @@ def create_app(settings: Settings) -> web.Application:
         app[keys.PLACEMENT] = placement
         pool = WorkerPool(settings.media_workers, placement, settings.data_dir / SNAPSHOT_FILE)
         app[WORKERS] = pool
+        router = Router(settings, pool, app[keys.SERVER_KEY])
+        app[ROUTER] = router
         await pool.start()
+        await router.start()
         yield
+        await router.leave()
         await pool.stop()
+        await router.close()
 
     async def drain(app: web.Application) -> None:
-        # Before aiohttp waits for open handlers: the workers tell their pages and exit,
-        # which closes every relayed socket.
+        # Before aiohttp waits for open handlers: this node leaves the cluster, then the
+        # workers tell their pages (which rejoin elsewhere) and exit, which closes every
+        # relayed socket.
+        await app[ROUTER].leave()
         await app[WORKERS].stop()
 
     app.cleanup_ctx.append(database)
@@ -93,5 +105,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/j/{token}", join_page)
     app.router.add_get("/ws/{token}", room_socket)
     app.router.add_post("/recordings/control/{token}", recording_control)
+    app.router.add_get(PHONE_PATH, phone_socket)  # from other nodes' gateways (route word)
     app.router.add_static("/static", HERE / "static")
     return app

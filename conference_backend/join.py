@@ -16,6 +16,7 @@ from aiohttp import web
 
 from conference_backend import keys
 from conference_backend.i18n import PAGES, ROOM, request_language
+from conference_backend.nodes import ROUTER
 from visio_core import ical, schedule, tokens, when
 from visio_core.categories import RoomKind
 from visio_core.tokens import valid_token
@@ -51,7 +52,7 @@ async def join_page(request: web.Request) -> web.StreamResponse:
     now = dt.datetime.now(dt.UTC)
     # "prejoin": open (or opening soon for someone already inside): the pre-join screen.
     state, opens_at = "prejoin", None
-    if not await request.app[keys.PLACEMENT].people(room.room_id):
+    if not await request.app[ROUTER].people(room.room_id):
         try:
             win = schedule.window(
                 room.event,

@@ -17,13 +17,16 @@ import contextlib
 import json
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from conference_backend import keys
+from conference_backend.nodes import ROUTER
 from conference_backend.passwords import REFUSALS, check_password
 from conference_backend.workers import WorkerPool
+from visio_core import phone_wire as wire
 from visio_core import tokens
 from visio_core.addresses import AddressSockets, client_address
 from visio_core.identity import signed_in_token
@@ -41,22 +44,25 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     admission = request.app[keys.LINKS].lookup(tokens.hash_token(token))
     if admission is None or not valid_token(token):
         raise web.HTTPNotFound()
+    room_id = admission.room.room_id
+    router = request.app[ROUTER]
     limits = request.app[keys.SETTINGS].limits
     address = client_address(request, limits.trusted_proxies)
+    routed = router.routed(request, room_id)
+    if routed:  # the node the page reached counted its socket and knows its address
+        address = request.headers.get(CLIENT_HEADER, address)[:64]
     sockets = request.app[SOCKETS]
-    if not sockets.acquire(address, limits.sockets_per_address):
+    if not routed and not sockets.acquire(address, limits.sockets_per_address):
         log.info("too many signalling sockets from %s", address)
         raise web.HTTPTooManyRequests(text="too many connections from this address")
     try:
-        room_id = admission.room.room_id
-        pool = request.app[WORKERS]
-        worker = await pool.worker_for(room_id)
-        if worker is None:
+        target = await router.target(room_id, routed)
+        if target is None:
             raise web.HTTPServiceUnavailable(text="the meeting server is starting or stopping")
         try:
-            upstream = await pool.session(worker).ws_connect(
-                f"http://worker/ws/{token}",
-                headers={CLIENT_HEADER: address},
+            upstream = await target.session.ws_connect(
+                f"{target.base}/ws/{token}",
+                headers={CLIENT_HEADER: address, **target.headers},
                 max_msg_size=MAX_MESSAGE,
                 autoping=True,
             )
@@ -67,15 +73,18 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
                 raise web.HTTPNotFound() from e
             raise web.HTTPServiceUnavailable() from e
         except (aiohttp.ClientError, OSError, KeyError) as e:
-            # The worker died between placement and now: the page tries again shortly.
-            log.info("room %s: %s unreachable (%s)", room_id, worker.name, e)
+            # The worker (or node) died between placement and now: the page tries again
+            # shortly, and a node that is gone is forgotten so that the retry lands elsewhere.
+            log.info("room %s: %s unreachable (%s)", room_id, target.label, e)
+            await router.unreachable(target)
             raise web.HTTPServiceUnavailable(text="the meeting server is restarting") from e
         ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=MAX_MESSAGE)
         await ws.prepare(request)
         await _relay(request.app, ws, upstream, room_id, address)
         return ws
     finally:
-        sockets.release(address)
+        if not routed:
+            sockets.release(address)
 
 
 async def _relay(
@@ -153,22 +162,80 @@ async def recording_control(request: web.Request) -> web.StreamResponse:
     admission = request.app[keys.LINKS].lookup(tokens.hash_token(token))
     if admission is None or not valid_token(token):
         raise web.HTTPNotFound()
-    worker = await request.app[WORKERS].placement.where(admission.room.room_id)
-    if worker is None:
+    router = request.app[ROUTER]
+    room_id = admission.room.room_id
+    if router.routed(request, room_id):
+        target = await router.target(room_id, routed=True)
+    else:
+        target = await router.find(room_id)
+    if target is None:
         raise web.HTTPForbidden()  # not live: nobody is inside to start anything
     body = await request.content.read(64 * 1024)
     try:
-        async with (
-            request.app[WORKERS]
-            .session(worker)
-            .post(
-                f"http://worker/recordings/control/{token}",
-                data=body,
-                headers={"Content-Type": "application/json"},
-            ) as resp
-        ):
+        async with target.session.post(
+            f"{target.base}/recordings/control/{token}",
+            data=body,
+            headers={"Content-Type": "application/json", **target.headers},
+        ) as resp:
             return web.Response(
                 status=resp.status, body=await resp.read(), content_type=resp.content_type
             )
     except (aiohttp.ClientError, OSError, KeyError) as e:
         raise web.HTTPServiceUnavailable() from e
+
+
+async def phone_socket(request: web.Request) -> web.StreamResponse:
+    """`/internal/phone/{room_id}` from another node's SIP gateway: handed to our worker.
+
+    Only with a route word: the phone interface is between our own processes and nodes."""
+    room_id = request.match_info["room_id"]
+    router = request.app[ROUTER]
+    if not router.routed(request, room_id):
+        raise web.HTTPForbidden()
+    target = await router.target(room_id, routed=True)
+    if target is None:
+        raise web.HTTPServiceUnavailable()
+    try:
+        upstream = await target.session.ws_connect(
+            target.base + wire.PATH.format(room_id=quote(room_id, safe="")),
+            heartbeat=wire.HEARTBEAT,
+            max_msg_size=wire.MAX_MESSAGE,
+        )
+    except (aiohttp.ClientError, OSError, KeyError) as e:
+        raise web.HTTPServiceUnavailable() from e
+    ws = web.WebSocketResponse(heartbeat=wire.HEARTBEAT, max_msg_size=wire.MAX_MESSAGE)
+    await ws.prepare(request)
+    await _pipe(ws, upstream)
+    return ws
+
+
+async def _pipe(ws: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    """Text and binary frames both ways, unchanged; either side closing closes the other."""
+
+    async def down() -> None:
+        async for msg in upstream:
+            if msg.type == WSMsgType.TEXT:
+                await ws.send_str(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                await ws.send_bytes(msg.data)
+        await ws.close(code=upstream.close_code or WSCloseCode.SERVICE_RESTART)
+
+    async def up() -> None:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await upstream.send_str(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                await upstream.send_bytes(msg.data)
+        await upstream.close()
+
+    tasks = {asyncio.create_task(down()), asyncio.create_task(up())}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if not upstream.closed:
+            await upstream.close()
+        if not ws.closed:
+            await ws.close(code=WSCloseCode.SERVICE_RESTART)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
+import sys
+
+from redis.exceptions import RedisError
 
 from visio_cli.text import one_line
 from visio_core import ical, when
@@ -25,8 +29,7 @@ def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.
         return 0
     registry = Registry(Database(settings.database))
     now = dt.datetime.now(dt.UTC)
-    # Written every second by the running `visio serve` (conference_backend/workers.py).
-    live = read_snapshot(settings.data_dir / SNAPSHOT_FILE)
+    live = _live(settings)
     for room in registry.all():
         try:
             occ = when.next_occurrence(ical.parse(room.event), now)
@@ -43,6 +46,26 @@ def run(settings: Settings, sections: dict[str, dict[str, str]], args: argparse.
         )
         print("\t".join(one_line(f) for f in fields))
     return 0
+
+
+def _live(settings: Settings) -> dict[str, dict[str, object]]:
+    """Where each live room is: every node's last beat in Redis, else this node's file
+    (written every second by the running `visio serve`, conference_backend/workers.py)."""
+    if settings.node.clustered:
+        from visio_core.cluster import RedisCluster
+
+        async def ask() -> dict[str, dict[str, object]]:
+            cluster = RedisCluster(settings.node.redis_url, settings.node.name)
+            try:
+                return await cluster.live_rooms()
+            finally:
+                await cluster.close()
+
+        try:
+            return asyncio.run(ask())
+        except (RedisError, OSError) as e:
+            print(f"visio: Redis unreachable ({e}): live rooms of this node only", file=sys.stderr)
+    return read_snapshot(settings.data_dir / SNAPSHOT_FILE)
 
 
 def _where(place: dict[str, object] | None) -> str:

@@ -81,7 +81,9 @@ async def _run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    caldav = asyncio.create_task(_supervise_caldav(stop))
+    caldav = asyncio.create_task(
+        _supervise_caldav(stop) if settings.caldav_enabled else stop.wait()
+    )
     app = create_app(settings)
     app.cleanup_ctx.append(mailer_context(settings))
     rsvp.setup(app, load_or_create_key(settings.key_path))
@@ -108,7 +110,21 @@ def serve(settings: Settings) -> int:
     load_or_create_key(settings.key_path)
     demo = _demo_account(settings)
     os.environ["VISIO_DATA_DIR"] = str(settings.data_dir)  # the child resolves the same dir
-    print(f"CalDAV server: {settings.caldav_url}", flush=True)
+    print(
+        f"CalDAV server: {settings.caldav_url}"
+        if settings.caldav_enabled
+        else "CalDAV server: none on this node (VISIO_CALDAV_LISTEN=off)",
+        flush=True,
+    )
+    if settings.node.clustered:
+        print(f"Node:          {settings.node.name} ({settings.node.internal_url})", flush=True)
+        if not settings.database_url:
+            print(
+                "visio: VISIO_REDIS_URL without VISIO_DATABASE_URL: the other nodes will not"
+                " know this node's links (set the same postgresql:// URL on every node)",
+                file=sys.stderr,
+                flush=True,
+            )
     print(f"Web:           {settings.web_url}", flush=True)
     if demo:
         print(f"Demo login:    {demo[0]} / {demo[1]}", flush=True)

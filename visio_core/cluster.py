@@ -215,6 +215,22 @@ end
 return 0
 """
 
+# KEYS: node key, nodes set. ARGV: name, the beat seen. Only if it has not beaten since.
+_FORGET = """
+local value = redis.call('GET', KEYS[1])
+if not value then
+  return 0
+end
+local ok, node = pcall(cjson.decode, value)
+if ok and type(node) == 'table' and tonumber(node['beat']) and
+   tonumber(node['beat']) > tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+
 
 class RedisCluster:
     """This node's view of the cluster: its heartbeat, and the placement of rooms on nodes."""
@@ -242,6 +258,7 @@ class RedisCluster:
         self._place = self._redis.register_script(_PLACE)
         self._where = self._redis.register_script(_WHERE)
         self._release = self._redis.register_script(_RELEASE)
+        self._forget = self._redis.register_script(_FORGET)
         self._taken: set[tuple[str, str]] = set()  # (room, other node) already warned about
         self._malformed: set[str] = set()  # node keys already warned about
 
@@ -346,6 +363,36 @@ class RedisCluster:
             keys=[self._key("room", room_id), self._key("placed", self.node_name)],
             args=[self.node_name, room_id],
         )
+
+    async def leave(self) -> None:
+        """This node stops (drained): its rooms are placed elsewhere at once, not in `ttl`."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key("node", self.node_name))
+            pipe.srem(self._key("nodes"), self.node_name)
+            await pipe.execute()
+
+    async def forget(self, name: str, silent_for: float) -> bool:
+        """Drop a node that others cannot reach and that has not beaten for `silent_for` s,
+        without waiting for its key to expire: its rooms are placed again on the next join.
+        A node that beat since keeps its entry; a live node forgotten comes back at its
+        next beat. True if it was dropped."""
+        node = await self.node(name)
+        if node is None:
+            return False
+        if time.time() - node.beat < silent_for:
+            return False
+        dropped = await self._forget(
+            keys=[self._key("node", name), self._key("nodes")], args=[name, node.beat]
+        )
+        if dropped:
+            log.warning(
+                "node %s unreachable and silent for %.1f s: forgotten, its %d room(s) will be"
+                " placed again",
+                name,
+                time.time() - node.beat,
+                len(node.rooms),
+            )
+        return bool(dropped)
 
     async def live_rooms(self) -> dict[str, dict[str, object]]:
         """Room -> where it runs (node, worker, pid, participants), for `visio rooms list`."""

@@ -162,3 +162,17 @@ def check_signed_in(key: bytes, room_id: str, token: object) -> str | None:
         return None
     login = found[0].get("l")
     return login if isinstance(login, str) and login else None
+
+
+ROUTE_SECONDS = 60  # a node hands a socket to another node right after deciding it
+
+
+def route_token(key: bytes, room_id: str, node: str) -> str:
+    """One node's word to another: "this room is placed on you; host it, do not route it"."""
+    return _sign(key, b"route", {"r": room_id, "n": node, "t": int(time.time())})
+
+
+def check_route(key: bytes, room_id: str, node: str, token: object) -> bool:
+    """True for a fresh `route_token` for this room naming this node (every node has the key)."""
+    found = _verified(key, b"route", token, room_id)
+    return found is not None and -5 <= found[1] <= ROUTE_SECONDS and found[0].get("n") == node

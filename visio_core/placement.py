@@ -117,6 +117,9 @@ class LocalPlacement:
         return worker
 
     async def workers(self) -> list[Worker]:
+        return self.all_workers()
+
+    def all_workers(self) -> list[Worker]:
         return list(self._workers.values())
 
     async def drain(self, worker: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from visio_core import i18n
 from visio_core import limits as signal_limits
+from visio_core import node as node_options
 from visio_core import throttle as password_throttle
 from visio_core.categories import (
     DEFAULT_AUDIO_WORDS,
@@ -88,6 +89,7 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "record_start": ("VISIO_RECORD_START", "open"),
     **signal_limits.OPTIONS,  # the room signalling's limits (visio_core/limits.py)
     **password_throttle.OPTIONS,  # wrong-password lockouts, checks at once (throttle.py)
+    **node_options.OPTIONS,  # several machines: Redis, node name, shared key (node.py)
 }
 
 
@@ -185,6 +187,10 @@ class Settings:
     throttle: password_throttle.Policy = field(default_factory=password_throttle.Policy)
     # postgresql://… when several machines share the database; empty: the SQLite file.
     database_url: str = ""
+    node: node_options.NodeSettings = field(
+        default_factory=lambda: node_options.NodeSettings(os.uname().nodename, "")
+    )
+    caldav_enabled: bool = True  # VISIO_CALDAV_LISTEN=off: another node runs the CalDAV server
 
     @property
     def join_prefix(self) -> str:
@@ -201,7 +207,8 @@ class Settings:
 
     @property
     def key_path(self) -> Path:
-        return self.data_dir / "secret.key"
+        """The server key: the same file on every node (links, resume words, routes)."""
+        return self.node.key_file or self.data_dir / "secret.key"
 
     @property
     def collections_dir(self) -> Path:
@@ -244,8 +251,13 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
     grace = _whole(raw["room_grace_minutes"], "VISIO_ROOM_GRACE_MINUTES", minimum=0)
     thumbnails = _whole(raw["visible_thumbnails"], "VISIO_VISIBLE_THUMBNAILS", minimum=1)
     workers = _whole(
-        raw["media_workers"].strip() or str(os.cpu_count() or 1), "VISIO_MEDIA_WORKERS", minimum=1
+        raw["media_workers"].strip() or str(os.cpu_count() or 1), "VISIO_MEDIA_WORKERS", minimum=0
     )
+    try:
+        node = node_options.parse(raw, web_listen, workers)
+    except node_options.NodeError as e:
+        raise SettingsError(str(e)) from e
+    caldav_enabled = raw["caldav_listen"].strip().lower() != node_options.OFF
     turn_url = raw["turn_url"].strip()
     if turn_url and not turn_url.startswith(("turn:", "turns:", "stun:")):
         raise SettingsError(
@@ -265,7 +277,12 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         raise SettingsError(str(e)) from e
     return Settings(
         data_dir=Path(raw["data_dir"]).expanduser().absolute(),
-        caldav_listen=parse_listen(raw["caldav_listen"], "VISIO_CALDAV_LISTEN"),
+        caldav_listen=parse_listen(
+            raw["caldav_listen"] if caldav_enabled else _OPTIONS["caldav_listen"][1],
+            "VISIO_CALDAV_LISTEN",
+        ),
+        caldav_enabled=caldav_enabled,
+        node=node,
         web_listen=web_listen,
         public_url=public_url,
         smtp_url=raw["smtp_url"].strip(),

@@ -13,37 +13,38 @@ import aiohttp
 from aiohttp import web
 
 from conference_backend import keys
+from conference_backend.nodes import ROUTER, Router
 from conference_backend.phone.gateway import PhoneGateway
 from conference_backend.phone.remote import RoomSocket
-from conference_backend.proxy import WORKERS
-from conference_backend.workers import WorkerPool
 from visio_core import phone_wire as wire
-from visio_core.placement import LocalPlacement
 from visio_core.settings import Settings
 
 
 class WorkerRooms:
-    """The live rooms as the gateway sees them: the placement's reports, the workers' sockets."""
+    """The live rooms as the gateway sees them: on this node's workers or on another node."""
 
-    def __init__(self, pool: WorkerPool, placement: LocalPlacement) -> None:
-        self.pool = pool
-        self.placement = placement
+    def __init__(self, router: Router) -> None:
+        self.router = router
 
     async def people(self, room_id: str) -> int:
-        return await self.placement.people(room_id)
+        return await self.router.people(room_id)
 
     async def connect(self, room_id: str) -> RoomSocket | None:
-        worker = await self.pool.worker_for(room_id)
-        if worker is None:
+        target = await self.router.target(room_id)
+        if target is None:
             return None
-        url = "http://worker" + wire.PATH.format(room_id=quote(room_id, safe=""))
+        url = target.base + wire.PATH.format(room_id=quote(room_id, safe=""))
         try:
-            ws = await self.pool.session(worker).ws_connect(
-                url, heartbeat=wire.HEARTBEAT, max_msg_size=wire.MAX_MESSAGE
+            ws = await target.session.ws_connect(
+                url,
+                heartbeat=wire.HEARTBEAT,
+                max_msg_size=wire.MAX_MESSAGE,
+                headers=target.headers,
             )
         except (aiohttp.ClientError, OSError, KeyError):  # KeyError: no session, it just died
+            await self.router.unreachable(target)
             return None
-        return RoomSocket(ws, worker.name)
+        return RoomSocket(ws, target.label)
 
 
 def setup(app: web.Application, settings: Settings) -> None:
@@ -51,7 +52,7 @@ def setup(app: web.Application, settings: Settings) -> None:
         return
 
     async def gateway(app: web.Application) -> AsyncIterator[None]:
-        rooms = WorkerRooms(app[WORKERS], app[keys.PLACEMENT])
+        rooms = WorkerRooms(app[ROUTER])
         phone = PhoneGateway(settings, app[keys.REGISTRY], rooms)
         app[keys.PHONE] = phone
         await phone.start()

@@ -79,7 +79,7 @@ function connect() {
     if (joined) { notice(t, 'reconnecting'); document.body.dataset.connection = 'reconnecting'; }
     // Backoff with jitter: a restarted backend is not hit by every page at once.
     setTimeout(connect, backoff + Math.random() * backoff / 2);
-    backoff = Math.min(backoff * 2, 4000);
+    backoff = Math.min(backoff * 2, 2000); // a lost node or worker: back within seconds
   };
 }
 

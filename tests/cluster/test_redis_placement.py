@@ -342,3 +342,31 @@ def test_a_room_held_by_two_nodes_is_warned_about_and_listed_once(
 
 def replace_room(room: RoomReport, **changes: Any) -> RoomReport:
     return RoomReport(**{**room, **changes})  # type: ignore[typeddict-item]
+
+
+def test_a_silent_node_others_cannot_reach_is_forgotten_before_its_key_expires(
+    server: RedisServer,
+) -> None:
+    """A machine that is down: beats stopped, key not yet expired (6 s). `forget` drops it
+    once it missed more than the given silence; a node that still beats is kept."""
+
+    async def body() -> None:
+        async with cluster_of(server.url, beat=0.2, ttl=30.0) as members:
+            for m in members:
+                m.start()
+            await wait_until(lambda: all_three(members[0].cluster), 10, "three nodes")
+            first = await members[0].cluster.place("room")
+            assert first is not None
+            host = next(m for m in members if m.node.name == first.name)
+            other = next(m for m in members if m is not host)
+            assert not await other.cluster.forget(host.node.name, 1.0)  # it still beats
+            assert await name_of(other.cluster.where("room")) == first.name
+            await host.stop()
+            await wait_until(
+                lambda: other.cluster.forget(host.node.name, 0.5), 10, "the silent node dropped"
+            )
+            assert await other.cluster.where("room") is None  # long before the 30 s expiry
+            again = await other.cluster.place("room")
+            assert again is not None and again.name != first.name
+
+    run(body())

@@ -51,6 +51,8 @@ class Stack:
     proc: subprocess.Popen[bytes] | None = None
     # VISIO_TEST_DATABASE_URL (read before VISIO_* leave the environment): PostgreSQL.
     database_server: str = field(default_factory=test_db.server_url)
+    # Several nodes of one cluster share one database: its URL (else one per stack).
+    shared_database: str = ""
 
     @property
     def env(self) -> dict[str, str]:
@@ -65,7 +67,7 @@ class Stack:
             VISIO_WEB_LISTEN=f"127.0.0.1:{self.web_port}",
             VISIO_PUBLIC_URL=self.web_url.rstrip("/"),
         )
-        if self.database_server:
+        if self.database_server or self.shared_database:
             env["VISIO_DATABASE_URL"] = str(self.database)
         env.update(self.extra_env)
         return env
@@ -73,6 +75,8 @@ class Stack:
     @property
     def database(self) -> Path | str:
         """The stack's database: its SQLite file, or its own schema on the test server."""
+        if self.shared_database:
+            return self.shared_database
         return test_db.target(self.data_dir / "visio.sqlite3", self.database_server)
 
     @contextmanager
@@ -123,7 +127,7 @@ class Stack:
 
     def start(self) -> Stack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.database_server:  # PostgreSQL is upgraded by hand, as in production
+        if self.database_server or self.shared_database:  # upgraded by hand, as in production
             self.visio("db", "upgrade")
         log = open(self.data_dir / "serve.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -153,6 +157,8 @@ class Stack:
             timeout=90,
             what=f"web backend with {workers} media worker(s)",
         )
+        if self.extra_env.get("VISIO_CALDAV_LISTEN") == "off":
+            return  # another node of the cluster runs the CalDAV server
         wait_for(
             lambda: requests.request("OPTIONS", self.caldav_url, timeout=1).status_code < 500,
             timeout=90,

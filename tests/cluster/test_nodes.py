@@ -1,0 +1,288 @@
+"""Three nodes on loopback, one Redis, one PostgreSQL: rooms placed across nodes (issue 16).
+
+Real `visio serve` ×3 (node a runs the CalDAV server, b and c have
+VISIO_CALDAV_LISTEN=off), a real redis-server and a real PostgreSQL shared by
+all three, one server key file. Signalling clients join through any node; the
+cluster's view is read from Redis as `visio rooms list` shows it.
+The node kill comes last: it leaves the cluster with two nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from bench.sfu_clip import EncodedClip, encode_clip
+from tests.e2e.conftest import new_user
+from tests.room.signal import NO_LOBBY, Client, book
+from tests.support.aio import run
+from tests.support.database import fresh_url
+from tests.support.redis import RedisServer
+from tests.support.stack import Stack, wait_for
+from visio_core.cluster import Node, RedisCluster
+from visio_rooms.client import RoomClient
+
+NAMES = ("a", "b", "c")
+
+
+@dataclass
+class Cluster:
+    redis: RedisServer
+    nodes: dict[str, Stack]
+
+    def through(self, link: str, name: str) -> str:
+        """The same join link, answered by another node (as a load balancer would)."""
+        path = link.split("/j/", 1)[1]
+        return self.nodes[name].web_url + "j/" + path
+
+    def rooms_list(self) -> dict[str, str]:
+        """room number -> where it lives, from `visio rooms list` (any node: Redis knows)."""
+        out = self.nodes["b"].visio("rooms", "list").stdout
+        rows = [line.split("\t") for line in out.splitlines()]
+        return {row[0]: row[5] for row in rows if row[5] != "-"}
+
+
+async def cluster_view(url: str) -> tuple[list[Node], dict[str, dict[str, object]]]:
+    reader = RedisCluster(url, "test-reader")
+    try:
+        return await reader.nodes(), await reader.live_rooms()
+    finally:
+        await reader.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("cluster")
+    redis = RedisServer(root / "redis").start()
+    shared_db = fresh_url(postgres_url, "cluster_" + secrets.token_hex(4))
+    key_file = root / "secret.key"
+    key_file.write_bytes(secrets.token_bytes(32))
+    nodes: dict[str, Stack] = {}
+    try:
+        for name in NAMES:
+            env = {
+                "VISIO_NODE_NAME": name,
+                "VISIO_REDIS_URL": redis.url,
+                "VISIO_SECRET_KEY_FILE": str(key_file),
+                "VISIO_MEDIA_WORKERS": "1",
+                "VISIO_SOCKETS_PER_ADDRESS": "1000",
+            }
+            if name != "a":
+                env["VISIO_CALDAV_LISTEN"] = "off"
+            nodes[name] = Stack(root / name, extra_env=env, shared_database=shared_db).start()
+        yield Cluster(redis, nodes)
+    finally:
+        for stack in nodes.values():
+            stack.stop()
+        redis.stop()
+
+
+def test_three_nodes_register_within_three_seconds(cluster: Cluster) -> None:
+    started = time.monotonic()
+
+    def registered() -> list[Node] | None:
+        nodes, _ = run(cluster_view(cluster.redis.url))
+        serving = [n for n in nodes if n.state == "serving" and n.cores == 1]
+        return serving if {n.name for n in serving} == set(NAMES) else None
+
+    nodes = wait_for(registered, 30, what="three nodes in Redis")
+    # Every node serves (the fixture waited for it): its next beat is due within 2 s.
+    assert time.monotonic() - started < 3, [n.describe() for n in nodes]
+    by_name = {n.name: n for n in nodes}
+    for name, stack in cluster.nodes.items():
+        assert by_name[name].url == stack.web_url.rstrip("/")
+
+
+def test_thirty_rooms_spread_within_two_per_node(cluster: Cluster) -> None:
+    user = new_user(cluster.nodes["a"])
+    links = [book(user, f"spread-{i}.ics", extra=NO_LOBBY)[0] for i in range(30)]
+
+    async def scenario() -> dict[str, dict[str, object]]:
+        clients = [
+            await Client.open(cluster.through(link, NAMES[i % 3])) for i, link in enumerate(links)
+        ]
+        try:
+            for i, c in enumerate(clients):
+                assert (await c.join(name=f"P{i}"))["type"] == "joined"
+
+            async def all_live() -> dict[str, dict[str, object]]:
+                while True:
+                    _, live = await cluster_view(cluster.redis.url)
+                    held = {r: w for r, w in live.items() if w.get("participants") == 1}
+                    if len(held) >= 30:
+                        return held
+                    await asyncio.sleep(0.2)
+
+            return await asyncio.wait_for(all_live(), 30)
+        finally:
+            for c in clients:
+                await c.close()
+
+    live = run(scenario())
+    per_node = Counter(str(w["node"]) for w in live.values())
+    assert set(per_node) == set(NAMES), per_node
+    assert max(per_node.values()) - min(per_node.values()) <= 4, per_node  # 10 ± 2
+    assert all(abs(n - 10) <= 2 for n in per_node.values()), per_node
+
+
+def test_twenty_joins_through_three_nodes_place_one_room_once(cluster: Cluster) -> None:
+    user = new_user(cluster.nodes["a"])
+    link, room_id = book(user, "crowd.ics", extra=NO_LOBBY)
+
+    async def scenario() -> dict[str, dict[str, object]]:
+        clients = await asyncio.gather(
+            *(Client.open(cluster.through(link, NAMES[i % 3])) for i in range(20))
+        )
+        try:
+            answers = await asyncio.gather(
+                *(c.join(name=f"Person {i}") for i, c in enumerate(clients))
+            )
+            assert all(a["type"] == "joined" for a in answers), answers
+
+            async def everyone() -> dict[str, dict[str, object]]:
+                while True:
+                    _, live = await cluster_view(cluster.redis.url)
+                    if live.get(room_id, {}).get("participants") == 20:
+                        return live
+                    await asyncio.sleep(0.2)
+
+            return await asyncio.wait_for(everyone(), 30)
+        finally:
+            for c in clients:
+                await c.close()
+
+    live = run(scenario())
+    host = live[room_id]["node"]
+    logs = {name: stack.log_text() for name, stack in cluster.nodes.items()}
+    placed = {name: log.count(f"room {room_id} placed on worker-") for name, log in logs.items()}
+    assert placed[str(host)] == 1 and sum(placed.values()) == 1, placed
+
+
+def _frames_flowing(receiver: RoomClient) -> Callable[[], float]:
+    """A sampler: the longest wait between two new frames seen so far."""
+    state = {"last": receiver.video_frames(), "at": time.monotonic(), "worst": 0.0}
+
+    def sample() -> float:
+        now, frames = time.monotonic(), receiver.video_frames()
+        if frames > state["last"]:
+            state["worst"] = max(state["worst"], now - state["at"])
+            state["last"], state["at"] = frames, now
+        return max(state["worst"], now - state["at"])
+
+    return sample
+
+
+async def until(predicate: Callable[[], object], timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+def test_redis_restart_nodes_come_back_and_media_never_stops(cluster: Cluster) -> None:
+    user = new_user(cluster.nodes["a"])
+    link, room_id = book(user, "redis-restart.ics", extra=NO_LOBBY)
+    clip = encode_clip(160, 120, 15, 100_000)
+    token = link.rsplit("/", 1)[1]
+
+    async def scenario() -> tuple[float, float]:
+        async with (
+            RoomClient(cluster.nodes["b"].web_url, token) as sender,
+            RoomClient(cluster.nodes["c"].web_url, token) as receiver,
+        ):
+            await sender.join(name="Sender")
+            await receiver.join(name="Receiver")
+            await sender.publish({"camera": EncodedClip(clip, 15)}, pre_encoded=True)
+            await until(lambda: receiver.video_frames() > 15)
+            gap = _frames_flowing(receiver)
+            await asyncio.to_thread(cluster.redis.restart)
+            back_at = time.monotonic()
+
+            async def registered() -> None:
+                while True:
+                    try:
+                        nodes, live = await cluster_view(cluster.redis.url)
+                    except OSError:
+                        nodes, live = [], {}
+                    if {n.name for n in nodes} == set(NAMES) and room_id in live:
+                        return
+                    gap()
+                    await asyncio.sleep(0.1)
+
+            await asyncio.wait_for(registered(), 30)
+            again = time.monotonic() - back_at
+            seen = receiver.video_frames()
+            await until(lambda: gap() < 5 and receiver.video_frames() > seen + 15)
+            return again, gap()
+
+    again, worst = run(scenario())
+    print(f"registered again {again:.1f} s after Redis restarted; longest frame gap {worst:.2f} s")
+    assert again < 5, again
+    assert worst < 1.0, f"media stalled {worst:.1f} s"
+
+
+def test_a_killed_node_costs_its_room_seconds(cluster: Cluster) -> None:
+    """Last: kills a node. Two participants reach the room through the two other nodes."""
+    user = new_user(cluster.nodes["a"])
+    link, room_id = book(user, "node-kill.ics", extra=NO_LOBBY)
+    clip = encode_clip(160, 120, 15, 100_000)
+    token = link.rsplit("/", 1)[1]
+
+    async def scenario() -> float:
+        # Who hosts the room is decided by the first join: find it, then come in elsewhere.
+        probe = await Client.open(link)
+        try:
+            assert (await probe.join(name="Probe"))["type"] == "joined"
+
+            async def hosted() -> str:
+                while True:
+                    _, live = await cluster_view(cluster.redis.url)
+                    if room_id in live:
+                        return str(live[room_id]["node"])
+                    await asyncio.sleep(0.1)
+
+            host = await asyncio.wait_for(hosted(), 30)
+        finally:
+            await probe.close()
+        first, second = (n for n in NAMES if n != host)
+        async with (
+            RoomClient(cluster.nodes[first].web_url, token) as one,
+            RoomClient(cluster.nodes[second].web_url, token) as two,
+        ):
+            await one.join(name="One")
+            await two.join(name="Two")
+            await one.publish({"camera": EncodedClip(clip, 15)}, pre_encoded=True)
+            await two.publish({"camera": EncodedClip(clip, 15)}, pre_encoded=True)
+            await until(lambda: one.video_frames() > 15 and two.video_frames() > 15)
+            victim = cluster.nodes[host].proc
+            assert victim is not None
+            os.killpg(victim.pid, signal.SIGKILL)  # the machine is gone: front and workers
+            killed_at = time.monotonic()
+            await until(lambda: not one.socket_open and not two.socket_open, 10)
+            for c in (one, two):
+                await c.rejoin(timeout=10 - (time.monotonic() - killed_at))
+            for c in (one, two):
+                await c.publish({"camera": EncodedClip(clip, 15)}, pre_encoded=True)
+            seen = (one.video_frames(), two.video_frames())
+            left = 10 - (time.monotonic() - killed_at)
+            await until(
+                lambda: one.video_frames() > seen[0] + 15 and two.video_frames() > seen[1] + 15,
+                left,
+            )
+            return time.monotonic() - killed_at
+
+    back_in = run(scenario())
+    print(f"both see each other again {back_in:.1f} s after their node was killed")
+    assert back_in < 10, back_in
+    survivors = [s for n, s in cluster.nodes.items() if s.proc and s.proc.poll() is None]
+    again = "".join(s.log_text() for s in survivors)
+    assert re.search(rf"room {room_id} placed on worker-1", again), "placed again on a survivor"
+

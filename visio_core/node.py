@@ -1,0 +1,71 @@
+"""This node among several: its name, its internal address, Redis, the shared key, its roles.
+
+One machine needs none of this (in-process placement, SQLite, the key in the
+data dir). Several machines share a PostgreSQL database (VISIO_DATABASE_URL), a
+Redis (VISIO_REDIS_URL) that places rooms on nodes, and one server key, so that
+a link and a resume word are the same whichever node answers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+OPTIONS: dict[str, tuple[str, str]] = {
+    "redis_url": ("VISIO_REDIS_URL", ""),  # empty: rooms placed on this node's workers only
+    "node_name": ("VISIO_NODE_NAME", ""),  # empty: the host name
+    "internal_url": ("VISIO_INTERNAL_URL", ""),  # empty: http://<web listen>
+    "secret_key_file": ("VISIO_SECRET_KEY_FILE", ""),  # empty: <data dir>/secret.key
+}
+OFF = "off"  # VISIO_CALDAV_LISTEN=off: this node runs no CalDAV server
+
+
+class NodeError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    name: str
+    internal_url: str  # how the other nodes reach this node's web port (no trailing /)
+    redis_url: str = ""
+    key_file: Path | None = None  # None: <data dir>/secret.key
+
+    @property
+    def clustered(self) -> bool:
+        return bool(self.redis_url)
+
+
+def parse(raw: Mapping[str, str], web_listen: tuple[str, int], media_workers: int) -> NodeSettings:
+    name = raw["node_name"].strip() or os.uname().nodename
+    if not name or any(c.isspace() or c in "/:" for c in name) or len(name) > 63:
+        raise NodeError(f"VISIO_NODE_NAME must be one word without / or : (got {name!r})")
+    redis_url = raw["redis_url"].strip()
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise NodeError(
+            f"VISIO_REDIS_URL must start with redis://, rediss:// or unix:// (got {redis_url!r})"
+        )
+    if media_workers == 0 and not redis_url:
+        raise NodeError(
+            "VISIO_MEDIA_WORKERS=0 makes a node that hosts no rooms: it needs VISIO_REDIS_URL,"
+            " so that rooms are placed on the other nodes"
+        )
+    internal = raw["internal_url"].strip().rstrip("/")
+    if not internal:
+        host, port = web_listen
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a comparison, not a bind
+            host = name  # listening everywhere: the others reach us by our name
+        internal = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    if not internal.startswith(("http://", "https://")):
+        raise NodeError(
+            f"VISIO_INTERNAL_URL must start with http:// or https:// (got {internal!r})"
+        )
+    key_file = raw["secret_key_file"].strip()
+    return NodeSettings(
+        name=name,
+        internal_url=internal,
+        redis_url=redis_url,
+        key_file=Path(key_file).expanduser().absolute() if key_file else None,
+    )

@@ -44,6 +44,9 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
     admission = request.app[keys.LINKS].lookup(tokens.hash_token(token))
     if admission is None or not valid_token(token):
         raise web.HTTPNotFound()
+    ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=MAX_MESSAGE)
+    if not ws.can_prepare(request).ok:  # before reaching a worker: nothing to hold open
+        raise web.HTTPBadRequest(text="this address is for the meeting page's WebSocket")
     room_id = admission.room.room_id
     router = request.app[ROUTER]
     limits = request.app[keys.SETTINGS].limits
@@ -78,7 +81,6 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
             log.info("room %s: %s unreachable (%s)", room_id, target.label, e)
             await router.unreachable(target)
             raise web.HTTPServiceUnavailable(text="the meeting server is restarting") from e
-        ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=MAX_MESSAGE)
         await ws.prepare(request)
         await _relay(request.app, ws, upstream, room_id, address)
         return ws
@@ -192,6 +194,9 @@ async def phone_socket(request: web.Request) -> web.StreamResponse:
     router = request.app[ROUTER]
     if not router.routed(request, room_id):
         raise web.HTTPForbidden()
+    ws = web.WebSocketResponse(heartbeat=wire.HEARTBEAT, max_msg_size=wire.MAX_MESSAGE)
+    if not ws.can_prepare(request).ok:
+        raise web.HTTPBadRequest()
     target = await router.target(room_id, routed=True)
     if target is None:
         raise web.HTTPServiceUnavailable()
@@ -203,7 +208,6 @@ async def phone_socket(request: web.Request) -> web.StreamResponse:
         )
     except (aiohttp.ClientError, OSError, KeyError) as e:
         raise web.HTTPServiceUnavailable() from e
-    ws = web.WebSocketResponse(heartbeat=wire.HEARTBEAT, max_msg_size=wire.MAX_MESSAGE)
     await ws.prepare(request)
     await _pipe(ws, upstream)
     return ws

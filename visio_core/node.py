@@ -18,6 +18,9 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "node_name": ("VISIO_NODE_NAME", ""),  # empty: the host name
     "internal_url": ("VISIO_INTERNAL_URL", ""),  # empty: http://<web listen>
     "secret_key_file": ("VISIO_SECRET_KEY_FILE", ""),  # empty: <data dir>/secret.key
+    # The CalDAV host as this node reaches it (passwords, RSVP answers); empty: our own.
+    "caldav_url": ("VISIO_CALDAV_URL", ""),
+    "recordings_dir": ("VISIO_RECORDINGS_DIR", ""),  # empty: <data dir>/recordings
 }
 OFF = "off"  # VISIO_CALDAV_LISTEN=off: this node runs no CalDAV server
 
@@ -32,13 +35,17 @@ class NodeSettings:
     internal_url: str  # how the other nodes reach this node's web port (no trailing /)
     redis_url: str = ""
     key_file: Path | None = None  # None: <data dir>/secret.key
+    caldav_url: str = ""  # "http://node-a:5232/"; "" : this node's own CalDAV server
+    recordings_dir: Path | None = None  # shared storage (the same path on every node)
 
     @property
     def clustered(self) -> bool:
         return bool(self.redis_url)
 
 
-def parse(raw: Mapping[str, str], web_listen: tuple[str, int], media_workers: int) -> NodeSettings:
+def parse(
+    raw: Mapping[str, str], web_listen: tuple[str, int], media_workers: int, caldav: bool
+) -> NodeSettings:
     name = raw["node_name"].strip() or os.uname().nodename
     if not name or any(c.isspace() or c in "/:" for c in name) or len(name) > 63:
         raise NodeError(f"VISIO_NODE_NAME must be one word without / or : (got {name!r})")
@@ -63,9 +70,22 @@ def parse(raw: Mapping[str, str], web_listen: tuple[str, int], media_workers: in
             f"VISIO_INTERNAL_URL must start with http:// or https:// (got {internal!r})"
         )
     key_file = raw["secret_key_file"].strip()
+    caldav_url = raw["caldav_url"].strip()
+    if caldav_url and not caldav_url.startswith(("http://", "https://")):
+        raise NodeError(
+            f"VISIO_CALDAV_URL must start with http:// or https:// (got {caldav_url!r})"
+        )
+    if not caldav and not caldav_url:
+        raise NodeError(
+            "VISIO_CALDAV_LISTEN=off: set VISIO_CALDAV_URL to the address of the node that runs"
+            " the CalDAV server (e.g. http://node-a:5232/): passwords are checked there"
+        )
+    recordings = raw["recordings_dir"].strip()
     return NodeSettings(
         name=name,
         internal_url=internal,
         redis_url=redis_url,
         key_file=Path(key_file).expanduser().absolute() if key_file else None,
+        caldav_url=caldav_url.rstrip("/") + "/" if caldav_url else "",
+        recordings_dir=Path(recordings).expanduser().absolute() if recordings else None,
     )

@@ -219,8 +219,13 @@ class Settings:
         return self.data_dir / "mail"
 
     @property
+    def recordings_dir(self) -> Path:
+        return self.node.recordings_dir or self.data_dir / "recordings"
+
+    @property
     def caldav_url(self) -> str:
-        return _url(*self.caldav_listen)
+        """Where this node reaches the CalDAV server: its own, or the CalDAV host's."""
+        return self.node.caldav_url or _url(*self.caldav_listen)
 
     @property
     def web_url(self) -> str:
@@ -253,11 +258,11 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
     workers = _whole(
         raw["media_workers"].strip() or str(os.cpu_count() or 1), "VISIO_MEDIA_WORKERS", minimum=0
     )
+    caldav_enabled = raw["caldav_listen"].strip().lower() != node_options.OFF
     try:
-        node = node_options.parse(raw, web_listen, workers)
+        node = node_options.parse(raw, web_listen, workers, caldav_enabled)
     except node_options.NodeError as e:
         raise SettingsError(str(e)) from e
-    caldav_enabled = raw["caldav_listen"].strip().lower() != node_options.OFF
     turn_url = raw["turn_url"].strip()
     if turn_url and not turn_url.startswith(("turn:", "turns:", "stun:")):
         raise SettingsError(

@@ -19,10 +19,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import aiohttp
 import pytest
+import requests
 
 from bench.sfu_clip import EncodedClip, encode_clip
-from tests.e2e.conftest import new_user
+from tests.e2e.conftest import PASSWORD, new_user
 from tests.room.signal import NO_LOBBY, Client, book
 from tests.support.aio import run
 from tests.support.database import fresh_url
@@ -68,7 +70,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
     key_file.write_bytes(secrets.token_bytes(32))
     nodes: dict[str, Stack] = {}
     try:
-        for name in NAMES:
+        for name in NAMES:  # a first: the others reach its CalDAV server
             env = {
                 "VISIO_NODE_NAME": name,
                 "VISIO_REDIS_URL": redis.url,
@@ -78,6 +80,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
             }
             if name != "a":
                 env["VISIO_CALDAV_LISTEN"] = "off"
+                env["VISIO_CALDAV_URL"] = nodes["a"].caldav_url
             nodes[name] = Stack(root / name, extra_env=env, shared_database=shared_db).start()
         yield Cluster(redis, nodes)
     finally:
@@ -165,6 +168,57 @@ def test_twenty_joins_through_three_nodes_place_one_room_once(cluster: Cluster) 
     logs = {name: stack.log_text() for name, stack in cluster.nodes.items()}
     placed = {name: log.count(f"room {room_id} placed on worker-") for name, log in logs.items()}
     assert placed[str(host)] == 1 and sum(placed.values()) == 1, placed
+
+
+def test_a_password_join_through_a_node_without_caldav(cluster: Cluster) -> None:
+    """Node c runs no CalDAV server: the password is checked on node a's, the room may be
+    anywhere, and the person comes in under the account's name."""
+    user = new_user(cluster.nodes["a"])
+    link, _ = book(user, "signed-in.ics", extra=NO_LOBBY)
+
+    async def scenario() -> tuple[dict[str, object], dict[str, object]]:
+        c = await Client.open(cluster.through(link, "c"))
+        wrong = await Client.open(cluster.through(link, "b"))
+        try:
+            refused = await wrong.join(login=user.login, password="not the password")
+            return await c.join(login=user.login, password=PASSWORD), refused
+        finally:
+            await c.close()
+            await wrong.close()
+
+    joined, refused = run(scenario())
+    assert joined["type"] == "joined", joined
+    assert refused["type"] == "error", refused
+    people = joined.get("participants") or joined.get("people") or []
+    assert user.login.title() in str(people) or user.login.title() in str(joined), joined
+
+
+def test_a_client_cannot_pass_itself_off_as_a_node(cluster: Cluster) -> None:
+    """The route word is signed with the server key: a forged one, or a phone socket
+    opened from outside, is refused; a plain GET of a socket address holds nothing open."""
+    user = new_user(cluster.nodes["a"])
+    link, room_id = book(user, "forged.ics", extra=NO_LOBBY)
+    socket_path = link.split("/j/", 1)[1]
+    web = cluster.nodes["b"].web_url
+    plain = requests.get(f"{web}ws/{socket_path}", timeout=10)
+    assert plain.status_code == 400, plain.status_code
+
+    async def scenario() -> list[int]:
+        statuses = []
+        async with aiohttp.ClientSession() as http:
+            for url, headers in (
+                (f"{web}ws/{socket_path}", {"X-Visio-Route": "e30.AAAAAAAAAAAAAAAAAAAAAA"}),
+                (f"{web}internal/phone/{room_id}", {}),
+                (f"{web}internal/phone/{room_id}", {"X-Visio-Route": "bogus"}),
+            ):
+                try:
+                    async with http.ws_connect(url, headers=headers):
+                        statuses.append(101)
+                except aiohttp.WSServerHandshakeError as e:
+                    statuses.append(e.status)
+        return statuses
+
+    assert run(scenario()) == [403, 403, 403]
 
 
 def _frames_flowing(receiver: RoomClient) -> Callable[[], float]:
@@ -285,4 +339,3 @@ def test_a_killed_node_costs_its_room_seconds(cluster: Cluster) -> None:
     survivors = [s for n, s in cluster.nodes.items() if s.proc and s.proc.poll() is None]
     again = "".join(s.log_text() for s in survivors)
     assert re.search(rf"room {room_id} placed on worker-1", again), "placed again on a survivor"
-

@@ -262,3 +262,30 @@ def test_real_radicale_conf_resolves():
     s = resolve(ours, {})
     assert s.public_url.startswith("http")
     assert "visio" not in radicale
+
+
+def test_node_roles_and_their_errors() -> None:
+    """Several machines: the settings a node needs, and what is said when one is missing."""
+    base = {"VISIO_REDIS_URL": "redis://10.0.0.5:6379/0", "VISIO_NODE_NAME": "b"}
+    s = resolve(
+        {},
+        {
+            **base,
+            "VISIO_CALDAV_LISTEN": "off",
+            "VISIO_CALDAV_URL": "http://10.0.0.11:5232",
+            "VISIO_WEB_LISTEN": "0.0.0.0:8080",
+            "VISIO_SECRET_KEY_FILE": "/etc/visio/secret.key",
+            "VISIO_MEDIA_WORKERS": "0",
+        },
+    )
+    assert not s.caldav_enabled and s.caldav_url == "http://10.0.0.11:5232/"
+    assert s.node.internal_url == "http://b:8080"  # listening everywhere: reached by name
+    assert str(s.key_path) == "/etc/visio/secret.key" and s.media_workers == 0
+    with pytest.raises(SettingsError, match="VISIO_CALDAV_URL"):
+        resolve({}, {**base, "VISIO_CALDAV_LISTEN": "off"})
+    with pytest.raises(SettingsError, match="needs VISIO_REDIS_URL"):
+        resolve({}, {"VISIO_MEDIA_WORKERS": "0"})
+    with pytest.raises(SettingsError, match="VISIO_NODE_NAME"):
+        resolve({}, {"VISIO_NODE_NAME": "a/b"})
+    with pytest.raises(SettingsError, match="VISIO_REDIS_URL must"):
+        resolve({}, {"VISIO_REDIS_URL": "http://redis"})

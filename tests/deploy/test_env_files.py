@@ -20,8 +20,8 @@ from visio_core import settings
 ENV_DIR = ROOT / "deploy" / "env"
 UNITS = sorted((ROOT / "deploy" / "systemd").glob("*.service"))
 FILES = sorted(ENV_DIR.glob("*.env"))
-# Announced by issue 16's design (cluster_design.md) and not parsed by settings.py yet.
-ANNOUNCED = {"VISIO_RECORDINGS_DIR"}
+# Announced by a design and not parsed by settings.py yet (none now).
+ANNOUNCED: set[str] = set()
 # Read by libraries, not by settings.py: libpq's password file.
 OTHERS = {"PGPASSFILE"}
 
@@ -91,6 +91,8 @@ def test_each_file_resolves_into_the_roles_it_describes(path: Path) -> None:
     assert s.node.clustered
     assert s.node.internal_url == "http://{}:{}".format(*s.web_listen)
     assert s.caldav_enabled == (node == "node-a")
+    assert s.caldav_url == "http://10.0.0.11:5232/"  # node A's, from everywhere
+    assert str(s.recordings_dir) == "/srv/visio/recordings"
     assert (s.media_workers == 0) == (node == "front")
     assert (s.ldap_sync_interval > 0) == (node == "node-a")
     if node != "front":

@@ -126,7 +126,7 @@ class RecordingService:
 
     @property
     def folder(self) -> Path:
-        return self.settings.data_dir / "recordings"
+        return self.settings.recordings_dir
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -221,7 +221,10 @@ class RoomClient:
                 self.participants = {str(p["id"]): p for p in msg.get("participants", [])}
                 self.speaker = msg.get("speaker")
             elif kind == "offer":
-                await self._answer(str(msg["sdp"]))
+                # The socket may close while we answer (a drain): keep reading, so that
+                # the close is seen now and not at the next heartbeat.
+                with contextlib.suppress(ConnectionError):
+                    await self._answer(str(msg["sdp"]))
             elif kind == "publish-answer":
                 if self._publish_answer is not None and not self._publish_answer.done():
                     self._publish_answer.set_result(str(msg["sdp"]))

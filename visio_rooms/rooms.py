@@ -390,11 +390,19 @@ class RoomManager:
 
     async def shutdown(self) -> None:
         """Backend stopping: hang up without "closed", so pages come back by themselves."""
+        # All at once: a close waits for the peer's answer (up to 10 s), and one page
+        # that does not answer must not hold back everyone else's "come back".
+        sockets = [
+            p.ws
+            for room in self.rooms.values()
+            for p in room.participants.values()
+            if isinstance(p, Participant)
+        ]
+        await asyncio.gather(
+            *(ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"restart") for ws in sockets),
+            return_exceptions=True,
+        )
         for room in list(self.rooms.values()):
-            sockets = [p.ws for p in room.participants.values() if isinstance(p, Participant)]
-            for ws in sockets:
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"restart")
             for knock in list(room.knocks.values()):
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await knock.dismiss(RESTART)

@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import secrets
 import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import aiohttp
 import pytest
@@ -27,73 +25,30 @@ from bench.sfu_clip import EncodedClip, encode_clip
 from tests.e2e.conftest import PASSWORD, new_user
 from tests.room.signal import NO_LOBBY, Client, book
 from tests.support.aio import run
-from tests.support.database import fresh_url
-from tests.support.redis import RedisServer
-from tests.support.stack import Stack, wait_for
-from visio_core.cluster import Node, RedisCluster
+from tests.support.cluster import NAMES, Cluster, three_nodes
+from tests.support.stack import wait_for
+from visio_core.cluster import Node
 from visio_rooms.client import RoomClient
-
-NAMES = ("a", "b", "c")
-
-
-@dataclass
-class Cluster:
-    redis: RedisServer
-    nodes: dict[str, Stack]
-
-    def through(self, link: str, name: str) -> str:
-        """The same join link, answered by another node (as a load balancer would)."""
-        path = link.split("/j/", 1)[1]
-        return self.nodes[name].web_url + "j/" + path
-
-    def rooms_list(self) -> dict[str, str]:
-        """room number -> where it lives, from `visio rooms list` (any node: Redis knows)."""
-        out = self.nodes["b"].visio("rooms", "list").stdout
-        rows = [line.split("\t") for line in out.splitlines()]
-        return {row[0]: row[5] for row in rows if row[5] != "-"}
-
-
-async def cluster_view(url: str) -> tuple[list[Node], dict[str, dict[str, object]]]:
-    reader = RedisCluster(url, "test-reader")
-    try:
-        return await reader.nodes(), await reader.live_rooms()
-    finally:
-        await reader.close()
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Cluster]:
-    root = tmp_path_factory.mktemp("cluster")
-    redis = RedisServer(root / "redis").start()
-    shared_db = fresh_url(postgres_url, "cluster_" + secrets.token_hex(4))
-    key_file = root / "secret.key"
-    key_file.write_bytes(secrets.token_bytes(32))
-    nodes: dict[str, Stack] = {}
-    try:
-        for name in NAMES:  # a first: the others reach its CalDAV server
-            env = {
-                "VISIO_NODE_NAME": name,
-                "VISIO_REDIS_URL": redis.url,
-                "VISIO_SECRET_KEY_FILE": str(key_file),
-                "VISIO_MEDIA_WORKERS": "1",
-                "VISIO_SOCKETS_PER_ADDRESS": "1000",
-            }
-            if name != "a":
-                env["VISIO_CALDAV_LISTEN"] = "off"
-                env["VISIO_CALDAV_URL"] = nodes["a"].caldav_url
-            nodes[name] = Stack(root / name, extra_env=env, shared_database=shared_db).start()
-        yield Cluster(redis, nodes)
-    finally:
-        for stack in nodes.values():
-            stack.stop()
-        redis.stop()
+    with three_nodes(tmp_path_factory.mktemp("cluster"), postgres_url) as nodes:
+        yield nodes
+
+
+@pytest.fixture(scope="module")
+def booked(cluster: Cluster) -> dict[str, tuple[str, str]]:
+    """Meetings the last tests join, booked on node a (CalDAV) while it surely lives."""
+    user = new_user(cluster.nodes["a"])
+    return {name: book(user, f"{name}.ics", extra=NO_LOBBY) for name in ("node-kill", "drain")}
 
 
 def test_three_nodes_register_within_three_seconds(cluster: Cluster) -> None:
     started = time.monotonic()
 
     def registered() -> list[Node] | None:
-        nodes, _ = run(cluster_view(cluster.redis.url))
+        nodes, _ = run(cluster.view())
         serving = [n for n in nodes if n.state == "serving" and n.cores == 1]
         return serving if {n.name for n in serving} == set(NAMES) else None
 
@@ -119,7 +74,7 @@ def test_thirty_rooms_spread_within_two_per_node(cluster: Cluster) -> None:
 
             async def all_live() -> dict[str, dict[str, object]]:
                 while True:
-                    _, live = await cluster_view(cluster.redis.url)
+                    _, live = await cluster.view()
                     held = {r: w for r, w in live.items() if w.get("participants") == 1}
                     if len(held) >= 30:
                         return held
@@ -153,7 +108,7 @@ def test_twenty_joins_through_three_nodes_place_one_room_once(cluster: Cluster) 
 
             async def everyone() -> dict[str, dict[str, object]]:
                 while True:
-                    _, live = await cluster_view(cluster.redis.url)
+                    _, live = await cluster.view()
                     if live.get(room_id, {}).get("participants") == 20:
                         return live
                     await asyncio.sleep(0.2)
@@ -263,7 +218,7 @@ def test_redis_restart_nodes_come_back_and_media_never_stops(cluster: Cluster) -
             async def registered() -> None:
                 while True:
                     try:
-                        nodes, live = await cluster_view(cluster.redis.url)
+                        nodes, live = await cluster.view()
                     except OSError:
                         nodes, live = [], {}
                     if {n.name for n in nodes} == set(NAMES) and room_id in live:
@@ -283,10 +238,11 @@ def test_redis_restart_nodes_come_back_and_media_never_stops(cluster: Cluster) -
     assert worst < 1.0, f"media stalled {worst:.1f} s"
 
 
-def test_a_killed_node_costs_its_room_seconds(cluster: Cluster) -> None:
-    """Last: kills a node. Two participants reach the room through the two other nodes."""
-    user = new_user(cluster.nodes["a"])
-    link, room_id = book(user, "node-kill.ics", extra=NO_LOBBY)
+def test_a_killed_node_costs_its_room_seconds(
+    cluster: Cluster, booked: dict[str, tuple[str, str]]
+) -> None:
+    """Kills a node. Two participants reach the room through the two other nodes."""
+    link, room_id = booked["node-kill"]
     clip = encode_clip(160, 120, 15, 100_000)
     token = link.rsplit("/", 1)[1]
 
@@ -298,7 +254,7 @@ def test_a_killed_node_costs_its_room_seconds(cluster: Cluster) -> None:
 
             async def hosted() -> str:
                 while True:
-                    _, live = await cluster_view(cluster.redis.url)
+                    _, live = await cluster.view()
                     if room_id in live:
                         return str(live[room_id]["node"])
                     await asyncio.sleep(0.1)
@@ -339,3 +295,58 @@ def test_a_killed_node_costs_its_room_seconds(cluster: Cluster) -> None:
     survivors = [s for n, s in cluster.nodes.items() if s.proc and s.proc.poll() is None]
     again = "".join(s.log_text() for s in survivors)
     assert re.search(rf"room {room_id} placed on worker-1", again), "placed again on a survivor"
+
+
+def test_a_drained_node_leaves_and_its_room_moves_at_once(
+    cluster: Cluster, booked: dict[str, tuple[str, str]]
+) -> None:
+    """After the kill: two nodes left. SIGTERM to the one hosting a room (systemctl stop):
+    it leaves the cluster first, so the page it tells to rejoin lands on the other."""
+    left = list(cluster.alive())
+    assert len(left) == 2, left
+    link, room_id = booked["drain"]
+
+    async def scenario() -> tuple[str, str, float]:
+        probe = await Client.open(cluster.through(link, left[0]))
+        try:
+            assert (await probe.join(name="Probe"))["type"] == "joined"
+
+            async def hosted() -> str:
+                while True:
+                    _, live = await cluster.view()
+                    if room_id in live:
+                        return str(live[room_id]["node"])
+                    await asyncio.sleep(0.1)
+
+            host = await asyncio.wait_for(hosted(), 30)
+        finally:
+            await probe.close()
+        entry = next(n for n in left if n != host)
+        token = link.rsplit("/", 1)[1]
+        async with RoomClient(cluster.nodes[entry].web_url, token) as page:
+            await page.join(name="Page")
+            victim = cluster.nodes[host].proc
+            assert victim is not None
+            victim.send_signal(signal.SIGTERM)
+            stopped_at = time.monotonic()
+            await until(lambda: not page.socket_open, 20)
+            told = time.monotonic() - stopped_at
+            await page.rejoin(timeout=20)
+            back = time.monotonic() - stopped_at
+            print(f"the page was told to rejoin {told:.1f} s after SIGTERM")
+
+            async def moved() -> str:
+                while True:
+                    nodes, live = await cluster.view()
+                    if host not in {n.name for n in nodes} and room_id in live:
+                        return str(live[room_id]["node"])
+                    await asyncio.sleep(0.1)
+
+            return host, await asyncio.wait_for(moved(), 10), back
+
+    host, now, back = run(scenario())
+    print(f"drained {host}: the page is back on {now} {back:.1f} s after SIGTERM")
+    assert now != host
+    assert back < 5, back  # told at once, placed at once: no key has to expire
+    victim = cluster.nodes[host].proc
+    assert victim is not None and victim.wait(timeout=30) == 0

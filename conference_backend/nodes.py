@@ -125,14 +125,13 @@ class Router:
         try:
             node = await self.cluster.place(room_id)
         except (RedisError, OSError) as e:
-            node = None
-            log.warning(
-                "room %s: Redis unreachable (%s); using the last known placement", room_id, e
-            )
-            name = self._known.get(room_id)
-            if name is None or name == self.node.name:
-                return await self._local(room_id) if self.settings.media_workers else None
-            return None  # hosted elsewhere, and we no longer know that node's address
+            # Rooms we hold go on; a room nobody can place now waits for Redis (the page
+            # retries): placing it here could split its people over two nodes.
+            log.warning("room %s: Redis unreachable (%s)", room_id, e)
+            here = await self.pool.placement.where(room_id)
+            if here is not None or self._known.get(room_id) == self.node.name:
+                return await self._local(room_id)
+            return None
         if node is None:
             return None
         self._known[room_id] = node.name

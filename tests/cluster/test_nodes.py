@@ -238,6 +238,65 @@ def test_redis_restart_nodes_come_back_and_media_never_stops(cluster: Cluster) -
     assert worst < 1.0, f"media stalled {worst:.1f} s"
 
 
+def test_while_redis_is_down_a_new_room_waits_and_a_live_one_goes_on(cluster: Cluster) -> None:
+    """No placement without Redis (it could split a room over two nodes): a first join
+    is told to try again (503) and gets in once Redis is back; a room already live
+    takes a new participant through the node that hosts it."""
+    user = new_user(cluster.nodes["a"])
+    (live_link, live_room), (new_link, _) = (
+        book(user, f"{n}.ics", extra=NO_LOBBY) for n in ("live-during-outage", "new-during-outage")
+    )
+
+    async def scenario() -> tuple[int, str, str]:
+        first = await Client.open(cluster.through(live_link, "b"))
+        try:
+            assert (await first.join(name="First"))["type"] == "joined"
+
+            async def hosted() -> str:
+                while True:
+                    _, live = await cluster.view()
+                    if live_room in live:
+                        return str(live[live_room]["node"])
+                    await asyncio.sleep(0.1)
+
+            host = await asyncio.wait_for(hosted(), 30)
+            await asyncio.to_thread(cluster.redis.stop)
+            try:
+                try:
+                    refused = await Client.open(cluster.through(new_link, "c"))
+                    await refused.close()
+                    status = 101
+                except aiohttp.WSServerHandshakeError as e:
+                    status = e.status
+                second = await Client.open(cluster.through(live_link, host))
+                during = (await second.join(name="Second"))["type"]
+                await second.close()
+            finally:
+                await asyncio.to_thread(cluster.redis.start)
+
+            async def admitted() -> str:
+                while True:
+                    try:
+                        c = await Client.open(cluster.through(new_link, "c"))
+                    except aiohttp.WSServerHandshakeError:
+                        await asyncio.sleep(0.2)
+                        continue
+                    try:
+                        return str((await c.join(name="After"))["type"])
+                    finally:
+                        await c.close()
+
+            after = await asyncio.wait_for(admitted(), 15)
+            return status, during, after
+        finally:
+            await first.close()
+
+    status, during, after = run(scenario())
+    assert status == 503, status
+    assert during == "joined"
+    assert after == "joined"
+
+
 def test_a_killed_node_costs_its_room_seconds(
     cluster: Cluster, booked: dict[str, tuple[str, str]]
 ) -> None:

@@ -237,7 +237,7 @@ class RedisCluster:
             chosen = choose_node(nodes, placed)
             if chosen is None:
                 return None
-            winner = await self._place(
+            answer = await self._place(
                 keys=[
                     self._key("room", room_id),
                     self._key("node", chosen.name),
@@ -252,12 +252,15 @@ class RedisCluster:
                     *unreadable,
                 ],
             )
-            if winner == chosen.name:
+            if not answer:
+                continue  # the chosen node expired meanwhile
+            winner, ours = str(answer[0]), int(answer[1]) == 1
+            if ours:  # logged once per room, by the caller that placed it
                 log.info("room %s placed on node %s; least loaded", room_id, chosen.describe())
+            if winner == chosen.name:
                 return chosen
-            if winner:
-                known = next((n for n in nodes if n.name == winner), None)
-                return known or await self.node(winner)
+            known = next((n for n in nodes if n.name == winner), None)
+            return known or await self.node(winner)
         return None
 
     async def node(self, name: str) -> Node | None:

@@ -27,7 +27,8 @@ return taken
 
 # KEYS: room key, the chosen node's key, its placed set. ARGV: node key prefix, chosen
 # name, room ttl ms, now, room id, then nodes whose entry is unreadable (they hold nothing).
-# The owner if it lives, else the chosen node if it still lives (false: choose again).
+# {owner, 0} if it lives, else {chosen, 1} once written if the chosen node still lives
+# (false: choose again).
 PLACE = """
 local owner = redis.call('GET', KEYS[1])
 if owner and redis.call('EXISTS', ARGV[1] .. owner) == 1 then
@@ -35,7 +36,7 @@ if owner and redis.call('EXISTS', ARGV[1] .. owner) == 1 then
   for i = 6, #ARGV do
     if ARGV[i] == owner then readable = false end
   end
-  if readable then return owner end
+  if readable then return {owner, 0} end
 end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   return false
@@ -43,7 +44,7 @@ end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
-return ARGV[2]
+return {ARGV[2], 1}
 """
 
 # KEYS: nodes set. ARGV: prefix, oldest placement counted. Name, JSON and recent

@@ -123,6 +123,8 @@ def test_twenty_joins_through_three_nodes_place_one_room_once(cluster: Cluster) 
     logs = {name: stack.log_text() for name, stack in cluster.nodes.items()}
     placed = {name: log.count(f"room {room_id} placed on worker-") for name, log in logs.items()}
     assert placed[str(host)] == 1 and sum(placed.values()) == 1, placed
+    on_node = sum(log.count(f"room {room_id} placed on node ") for log in logs.values())
+    assert on_node == 1, on_node  # one placement in Redis, by one of the 20 joins
 
 
 def test_a_password_join_through_a_node_without_caldav(cluster: Cluster) -> None:

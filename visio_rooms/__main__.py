@@ -2,11 +2,13 @@
 
 It serves its rooms on the Unix socket SOCKET until SIGTERM (or SIGINT), then
 tells its pages to come back (they rejoin wherever the room is placed next).
+SIGUSR1 writes the stacks of its threads to its log (stderr).
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -48,6 +50,9 @@ def main(argv: list[str]) -> int:
         print("usage: python -m visio_rooms SOCKET NAME", file=sys.stderr)
         return 2
     path, name = argv
+    # `kill -USR1 PID` prints every thread's stack to the log: what a stuck or slow
+    # worker is doing, with nothing to install.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s"
     )

@@ -11,13 +11,14 @@ whenever possible.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
@@ -69,6 +70,8 @@ class Participant:
     sub_pc: RTCPeerConnection | None = None
     _answer: asyncio.Future[str] | None = None
     _negotiation: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _leaving: bool = False
+    _restart: asyncio.Task[None] | None = None  # telling the page to reconnect
 
     @property
     def name(self) -> str:
@@ -96,6 +99,32 @@ class Participant:
         except (ConnectionError, RuntimeError):
             log.debug("cannot send to %s: socket closing", self.id)
 
+    def _peer_connection(self, which: str) -> RTCPeerConnection:
+        pc = rtc.new_peer_connection()
+
+        @pc.on("connectionstatechange")
+        def changed() -> None:
+            # Media lost while still in the room (ICE consent ran out, DTLS failed or
+            # was closed by the other side; aiortc reports the first as "failed" or
+            # "closed" depending on which transport notices first): left alone, the
+            # page would sit there sending and receiving nothing, and those who watch
+            # it would get nothing either. With its socket closed with "restart" the
+            # page rebuilds its connections and joins again (resume word), as after a
+            # worker restart; leaving, it drops out of the others' views.
+            state = pc.connectionState
+            if state in ("failed", "closed") and not self._leaving and not self.ws.closed:
+                log.info(
+                    "%s: %s connection %s; the page is told to reconnect", self.id, which, state
+                )
+                self._leaving = True
+                self._restart = asyncio.get_running_loop().create_task(self._reconnect())
+
+        return pc
+
+    async def _reconnect(self) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"media lost")
+
     # publishing ---------------------------------------------------------
     async def accept_publish(
         self,
@@ -106,7 +135,7 @@ class Participant:
     ) -> str:
         """Answer the browser's offer; each new incoming track becomes a Publication."""
         if self.pub_pc is None:
-            self.pub_pc = rtc.new_peer_connection()
+            self.pub_pc = self._peer_connection("publish")
         pc = self.pub_pc
 
         @pc.on("track")
@@ -160,7 +189,7 @@ class Participant:
             if not missing:
                 return False
             if self.sub_pc is None:
-                self.sub_pc = rtc.new_peer_connection()
+                self.sub_pc = self._peer_connection("subscribe")
             pc = self.sub_pc
             for role in missing:
                 forwarder = Forwarder("audio" if role == "audio" else "video")
@@ -194,6 +223,7 @@ class Participant:
         return float(max(found, key=lambda e: e[1])[0]) if found else None
 
     async def close(self) -> None:
+        self._leaving = True  # our own closing below is no lost connection
         for pub in self.publications.values():
             await pub.stop()
         self.publications.clear()

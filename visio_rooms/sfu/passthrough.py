@@ -18,6 +18,8 @@ module (and only this one) reaches into aiortc 1.16.0 internals to:
   (`forward_sender`): one header template and one clock read per frame instead of
   per packet, and a direct hand-over to the socket instead of four nested
   coroutines; everything else (SRTP, NACK history, sender reports) as aiortc does;
+- keep ICE consent checks from hanging up on peers whose answers a busy event
+  loop reads late (consent.py, aioice's side of the same seam);
 - read the clock without building datetimes: aiortc stamps every packet it
   sends (abs-send-time, twice) and receives with `aiortc.clock`, which goes
   through `datetime.now()` and timedelta arithmetic, ~5% of a forwarding
@@ -53,6 +55,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpsender import random_sequence_number
 from aiortc.rtp import RTP_HISTORY_SIZE, HeaderExtensions, RtpPacket
 from aiortc.utils import random32
+
+from visio_rooms.sfu import consent
 
 log = logging.getLogger("visio.sfu")
 
@@ -141,6 +145,7 @@ def install() -> None:
     _ICE_MODULE.get_host_addresses = _host_addresses
     _CLOCK_MODULE.current_ntp_time = ntp_now
     _CLOCK_MODULE.current_ms = ms_now
+    consent.install()
 
 
 def forward_encoded(transceiver: RTCRtpTransceiver) -> str:

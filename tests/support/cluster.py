@@ -46,10 +46,16 @@ class Cluster:
 
 @contextmanager
 def three_nodes(
-    root: Path, postgres_url: str, redis_url: str = "", extra: Mapping[str, str] | None = None
+    root: Path,
+    postgres_url: str,
+    redis_url: str = "",
+    extra: Mapping[str, str] | None = None,
+    per_node: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Iterator[Cluster]:
     """Start Redis (unless `redis_url`: e.g. a Unix socket inside a network namespace is
-    then the caller's), the shared schema and the three nodes; stop them all at the end."""
+    then the caller's), the shared schema and the three nodes; stop them all at the end.
+    `extra` goes to every node, `per_node[name]` to that node only (e.g. the SIP gateway
+    on one node, where a PBX would send its calls)."""
     redis = RedisServer(root / "redis").start()
     shared_db = fresh_url(postgres_url, "cluster_" + secrets.token_hex(4))
     key_file = root / "secret.key"
@@ -67,6 +73,7 @@ def three_nodes(
                 "VISIO_MEDIA_WORKERS": "1",
                 "VISIO_SOCKETS_PER_ADDRESS": "1000",
                 **(extra or {}),
+                **(per_node or {}).get(name, {}),
             }
             if name != "a":
                 env["VISIO_CALDAV_LISTEN"] = "off"

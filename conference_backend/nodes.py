@@ -29,7 +29,7 @@ from visio_core.settings import Settings
 log = logging.getLogger("visio.nodes")
 ROUTE_HEADER = "X-Visio-Route"
 LOCAL_BASE = "http://worker"  # a worker's Unix socket: the host part is not used
-SILENT_FOR = 1.5  # beats: a node unreachable and this silent is taken for gone
+SILENT_FOR = 1.2  # beats: a node unreachable and this silent is taken for gone
 
 
 @dataclass
@@ -186,14 +186,26 @@ class Router:
         word = route_token(self.key, room_id, node.name)
         return Target(self._session, node.url, f"node {node.name}", {ROUTE_HEADER: word}, node.name)
 
-    async def unreachable(self, target: Target) -> None:
-        """We could not open a socket to another node: if it also missed a beat it is
-        gone (a machine down), and waiting for its key to expire would cost the pages
-        seconds more; a node that still beats is only slow (the page retries)."""
+    async def unreachable(self, target: Target) -> bool:
+        """We could not open a socket to another node. If it also stopped beating it is
+        gone (a machine down): forget it now rather than when its key expires, waiting
+        at most until it misses its next beat, so that this very join is placed again.
+        A node that beats meanwhile is alive, only slow: the page retries.
+        True if the node is gone from the cluster now (placing again makes sense)."""
         if self.cluster is None or not target.node:
-            return
-        with contextlib.suppress(RedisError, OSError):
-            await self.cluster.forget(target.node, SILENT_FOR * self.cluster.beat_every)
-
+            return False
+        silent_for = SILENT_FOR * self.cluster.beat_every
+        try:
+            node = await self.cluster.node(target.node)
+            if node is None:
+                return True  # expired meanwhile
+            wait = silent_for - (time.time() - node.beat)
+            if wait > 0:
+                await asyncio.sleep(wait + 0.05)
+            if await self.cluster.forget(target.node, silent_for):
+                return True
+            return await self.cluster.node(target.node) is None
+        except (RedisError, OSError):
+            return False
 
 ROUTER = web.AppKey("router", Router)

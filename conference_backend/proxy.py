@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from conference_backend import keys
-from conference_backend.nodes import ROUTER
+from conference_backend.nodes import ROUTER, Router
 from conference_backend.passwords import REFUSALS, check_password
 from conference_backend.workers import WorkerPool
 from visio_core import phone_wire as wire
@@ -59,11 +59,27 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
         log.info("too many signalling sockets from %s", address)
         raise web.HTTPTooManyRequests(text="too many connections from this address")
     try:
+        upstream = await _upstream(router, room_id, routed, token, address)
+        await ws.prepare(request)
+        await _relay(request.app, ws, upstream, room_id, address)
+        return ws
+    finally:
+        if not routed:
+            sockets.release(address)
+
+
+async def _upstream(
+    router: Router, room_id: str, routed: bool, token: str, address: str
+) -> aiohttp.ClientWebSocketResponse:
+    """The socket to the room's worker, here or on its node. A node found gone on the
+    way is forgotten and the room placed again at once, in this same request: the
+    page would otherwise wait for its next retry (seconds)."""
+    for attempt in (1, 2):
         target = await router.target(room_id, routed)
         if target is None:
             raise web.HTTPServiceUnavailable(text="the meeting server is starting or stopping")
         try:
-            upstream = await target.session.ws_connect(
+            return await target.session.ws_connect(
                 f"{target.base}/ws/{token}",
                 headers={CLIENT_HEADER: address, **target.headers},
                 max_msg_size=MAX_MESSAGE,
@@ -76,17 +92,12 @@ async def room_socket(request: web.Request) -> web.StreamResponse:
                 raise web.HTTPNotFound() from e
             raise web.HTTPServiceUnavailable() from e
         except (aiohttp.ClientError, OSError, KeyError) as e:
-            # The worker (or node) died between placement and now: the page tries again
-            # shortly, and a node that is gone is forgotten so that the retry lands elsewhere.
+            # The worker (or node) died between placement and now.
             log.info("room %s: %s unreachable (%s)", room_id, target.label, e)
-            await router.unreachable(target)
+            if attempt == 1 and await router.unreachable(target):
+                continue
             raise web.HTTPServiceUnavailable(text="the meeting server is restarting") from e
-        await ws.prepare(request)
-        await _relay(request.app, ws, upstream, room_id, address)
-        return ws
-    finally:
-        if not routed:
-            sockets.release(address)
+    raise web.HTTPServiceUnavailable(text="the meeting server is restarting")
 
 
 async def _relay(

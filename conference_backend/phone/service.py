@@ -30,21 +30,24 @@ class WorkerRooms:
         return await self.router.people(room_id)
 
     async def connect(self, room_id: str) -> RoomSocket | None:
-        target = await self.router.target(room_id)
-        if target is None:
-            return None
-        url = target.base + wire.PATH.format(room_id=quote(room_id, safe=""))
-        try:
-            ws = await target.session.ws_connect(
-                url,
-                heartbeat=wire.HEARTBEAT,
-                max_msg_size=wire.MAX_MESSAGE,
-                headers=target.headers,
-            )
-        except (aiohttp.ClientError, OSError, KeyError):  # KeyError: no session, it just died
-            await self.router.unreachable(target)
-            return None
-        return RoomSocket(ws, target.label)
+        for attempt in (1, 2):  # again at once if the room's node was found gone
+            target = await self.router.target(room_id)
+            if target is None:
+                return None
+            url = target.base + wire.PATH.format(room_id=quote(room_id, safe=""))
+            try:
+                ws = await target.session.ws_connect(
+                    url,
+                    heartbeat=wire.HEARTBEAT,
+                    max_msg_size=wire.MAX_MESSAGE,
+                    headers=target.headers,
+                )
+            except (aiohttp.ClientError, OSError, KeyError):  # KeyError: no session, it just died
+                if attempt == 1 and await self.router.unreachable(target):
+                    continue
+                return None
+            return RoomSocket(ws, target.label)
+        return None
 
 
 def setup(app: web.Application, settings: Settings) -> None:

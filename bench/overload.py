@@ -131,7 +131,7 @@ def main() -> None:
     clips = (encode_clip(), encode_low_clip())
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        stack = start(1, args.size, Path(tmp), argparse.Namespace(log=None))
+        stack = start(1, args.size, Path(tmp), argparse.Namespace(log=None), pin=False)
         try:
             watch(stack, args, clips)
         finally:

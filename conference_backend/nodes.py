@@ -64,7 +64,9 @@ class Router:
         if self.cluster is None:
             return
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=3)
+            # One connection per relayed page for its whole meeting: no pool limit.
+            connector=aiohttp.TCPConnector(limit=0),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=3),
         )
         self._beats = asyncio.create_task(self.cluster.run(self.report), name="node heartbeat")
 

@@ -149,7 +149,9 @@ class WorkerPool:
     async def _serve(self, worker: Worker, proc: asyncio.subprocess.Process) -> None:
         exited = asyncio.ensure_future(proc.wait())
         session = aiohttp.ClientSession(
-            connector=aiohttp.UnixConnector(path=worker.address),
+            # No pool limit: every relayed page holds one connection for its whole
+            # meeting, and aiohttp's default of 100 left the 101st join waiting.
+            connector=aiohttp.UnixConnector(path=worker.address, limit=0),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
         )
         self.sessions[worker.name] = session

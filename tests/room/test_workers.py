@@ -194,3 +194,33 @@ def test_sigterm_drains_tells_the_pages_and_exits(two: Stack) -> None:
     assert two.proc.wait(timeout=20) == 0
     assert not any(alive(pid) for pid in workers)
     assert "drains: no new rooms" in two.log_text()
+
+
+def test_more_than_a_hundred_pages_reach_one_worker(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Each page holds one relayed connection to its room's worker for the whole meeting:
+    the front's pool to a worker has no limit (aiohttp's default, 100, left the 101st
+    join waiting for a connection that never came back)."""
+    s = Stack(
+        tmp_path_factory.mktemp("hundred"),
+        extra_env={"VISIO_MEDIA_WORKERS": "1", "VISIO_SOCKETS_PER_ADDRESS": "1000"},
+    ).start()
+    try:
+        user = new_user(s)
+        links = [book(user, f"crowd-{i}.ics", extra=NO_LOBBY)[0] for i in range(3)]
+
+        async def scenario() -> list[str]:
+            clients = [await Client.open(links[i % 3]) for i in range(120)]
+            try:
+                answers = await asyncio.gather(
+                    *(c.join(name=f"P{i}", timeout=60) for i, c in enumerate(clients))
+                )
+                return [str(a["type"]) for a in answers]
+            finally:
+                await asyncio.gather(*(c.close() for c in clients))
+
+        kinds = run(scenario())
+        assert Counter(kinds) == {"joined": 120}, Counter(kinds)
+    finally:
+        s.stop()

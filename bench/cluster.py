@@ -19,17 +19,42 @@ A room's load: its people each receive up to 10 videos (a main window and 9
 thumbnails) and 3 audio streams; a stream forwarded costs 0.1 % of a core (a room
 of 50 took about half a core of one worker, bench/workers.py).
 
-Section "nodes" (rooms at full frame rate held by 1, 2 and 3 nodes on this
-machine, per-node figures) is not here yet: it is to be added as its own
-function next to `simulate`, run by `main` after it, and reuse bench/workers.py.
+Section "nodes": the SAME rooms (`--node-rooms` R of `--size` P participants)
+held by 1, then 2, then 3 real nodes on this machine (bench/cluster_nodes.py):
+each phase starts its own cluster (tests/support/cluster.py: `visio serve` with
+one media worker per node, a real redis-server, one PostgreSQL shared by the
+nodes), the participants come in through every node in turn, and Redis places
+the rooms. Participants are bench/workers.py's: each publishes pre-encoded clips
+(camera 640x480 30 fps and camera-low 320x180 15 fps) and receives a main window
+and 9 thumbnails as a lean receiver (bench/lean_receive.py), in processes of
+`--per-process`. A stream is at full rate at >= 90 % of its source's frame rate.
+Per phase: streams at full rate over streams expected (main windows and
+thumbnails also apart: an overloaded worker starves the 30 fps main windows
+first), rooms whose every stream is at full rate, frames/s delivered in all, and
+the ratios against the 1-node phase of the same run; per node its CPU (front +
+worker, /proc), the rooms and streams Redis has for it, and the streams at full
+rate of its rooms; placement evenness (max/mean rooms per node); the machine's
+busy share and what neither the nodes nor the clients used (Redis, PostgreSQL,
+other jobs). A node whose worker nears a full core or drops packets at its
+sockets is marked WORKER AT ITS LIMIT.
+
+The clients share the machine's cores with the nodes, so they are measured: CPU
+of each client process (threads included, /proc), how late their event loops
+wake up, UDP packets dropped at their sockets; a phase where one is near a full
+core, late or dropping is marked LIMITED BY THE CLIENTS. On 2 cores the run is
+expected to be CPU-bound: a phase with no idle CPU left on the machine (others'
+jobs included) is marked SATURATED: more nodes on the same cores cannot forward
+more, and the per-node figures show how the work was split.
 
     .venv/bin/python -m bench.cluster [--nodes 100] [--rooms 10000] [--redis-rooms 2000]
+    .venv/bin/python -m bench.cluster --only nodes [--node-rooms 6] [--size 12] [--seconds 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import shutil
 import statistics
@@ -172,13 +197,71 @@ async def through_redis(url: str, nodes: int, rooms: int, seed: int = 16) -> Res
     return result(f"RedisCluster.place ({rooms} rooms)", mine, micros)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--nodes", type=int, default=100)
-    parser.add_argument("--rooms", type=int, default=10_000)
-    parser.add_argument("--redis-rooms", type=int, default=2_000)
-    args = parser.parse_args()
+def nodes(args: argparse.Namespace) -> None:
+    """Section "nodes": the same rooms held by 1, 2 and 3 nodes (module docstring)."""
+    from bench.cluster_nodes import NodesPhase, run_phase, show, verdict
+    from bench.sfu_clip import LOW_FPS, clip_kbps, encode_clip, encode_low_clip
+    from tests.support.postgres import Postgres
 
+    high, low = encode_clip(), encode_low_clip()
+    args.clips = (high, low)
+    print(
+        f"\nNodes on this machine: {args.node_rooms} rooms of {args.size} (lean receivers,"
+        f" {min(args.size - 1, args.thumbnails + 1)} videos each), {args.seconds:.0f} s window;"
+        f" clips high {clip_kbps(high):.0f} kbit/s, low {clip_kbps(low, LOW_FPS):.0f} kbit/s;"
+        " load average"
+        f" {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        flush=True,
+    )
+    root = Path(tempfile.mkdtemp(prefix="visio-bench-nodes-"))
+    # Its own folder: PostgreSQL runs as its own user, who must reach it (tests/conftest.py).
+    pg_root = Path(tempfile.mkdtemp(prefix="visio-bench-pg-"))
+    server = Postgres(pg_root).start()
+    phases: list[NodesPhase] = []
+    try:
+        for count in args.counts:
+            started = time.monotonic()
+            try:
+                phase = run_phase(count, server.url, root, args)
+            except (TimeoutError, RuntimeError) as e:  # the other phases still count
+                phase = NodesPhase(count, args.size, failed=str(e).splitlines()[0])
+            phases.append(phase)
+            show(phase)
+            print(f"  (phase took {time.monotonic() - started:.0f} s)", flush=True)
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(pg_root, ignore_errors=True)
+    verdict(phases)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", choices=("simulation", "nodes"), help="one section")
+    parser.add_argument("--nodes", type=int, default=100, help="simulation: nodes")
+    parser.add_argument("--rooms", type=int, default=10_000, help="simulation: rooms")
+    parser.add_argument("--redis-rooms", type=int, default=2_000)
+    group = parser.add_argument_group("nodes section")
+    group.add_argument("--counts", default="1,2,3", help="node counts, one phase each")
+    group.add_argument("--node-rooms", type=int, default=6, help="rooms held in every phase")
+    group.add_argument("--size", type=int, default=12, help="participants per room")
+    group.add_argument("--seconds", type=float, default=10.0, help="steady window")
+    group.add_argument("--thumbnails", type=int, default=9)
+    group.add_argument("--per-process", type=int, default=8, help="clients per process")
+    group.add_argument("--join-timeout", type=float, default=120.0, help="s to get everyone in")
+    group.add_argument("--settle", type=float, default=20.0, help="s to wait for every stream")
+    group.add_argument("--log", type=Path, help="keep the nodes' logs in this folder")
+    args = parser.parse_args()
+    args.counts = [int(x) for x in args.counts.split(",") if x]
+    if args.only != "nodes":
+        simulation(args)
+    if args.only != "simulation":
+        nodes(args)
+
+
+def simulation(args: argparse.Namespace) -> None:
     print(f"Placement of {args.rooms} rooms over {args.nodes} nodes of {CORES} cores (pure)")
     results = simulate(args.nodes, args.rooms)
     for r in results.values():

@@ -8,7 +8,7 @@ data folder, and the recordings folder shared by all (as shared storage would be
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,11 +51,13 @@ def three_nodes(
     redis_url: str = "",
     extra: Mapping[str, str] | None = None,
     per_node: Mapping[str, Mapping[str, str]] | None = None,
+    names: Sequence[str] = NAMES,
 ) -> Iterator[Cluster]:
     """Start Redis (unless `redis_url`: e.g. a Unix socket inside a network namespace is
     then the caller's), the shared schema and the three nodes; stop them all at the end.
     `extra` goes to every node, `per_node[name]` to that node only (e.g. the SIP gateway
-    on one node, where a PBX would send its calls)."""
+    on one node, where a PBX would send its calls). `names`: fewer nodes (bench/cluster.py's
+    1- and 2-node phases); the first runs the CalDAV server."""
     redis = RedisServer(root / "redis").start()
     shared_db = fresh_url(postgres_url, "cluster_" + secrets.token_hex(4))
     key_file = root / "secret.key"
@@ -64,7 +66,7 @@ def three_nodes(
     recordings.mkdir()
     nodes: dict[str, Stack] = {}
     try:
-        for name in NAMES:  # a first: the others reach its CalDAV server
+        for name in names:  # the first (a) runs CalDAV: the others reach its server
             env = {
                 "VISIO_NODE_NAME": name,
                 "VISIO_REDIS_URL": redis_url or redis.url,
@@ -75,9 +77,9 @@ def three_nodes(
                 **(extra or {}),
                 **(per_node or {}).get(name, {}),
             }
-            if name != "a":
+            if nodes:
                 env["VISIO_CALDAV_LISTEN"] = "off"
-                env["VISIO_CALDAV_URL"] = nodes["a"].caldav_url
+                env["VISIO_CALDAV_URL"] = nodes[names[0]].caldav_url
             nodes[name] = Stack(root / name, extra_env=env, shared_database=shared_db).start()
         yield Cluster(redis, nodes, recordings)
     finally:

@@ -25,8 +25,8 @@ measured, with the clients there and without them).
 
 Size: `--size P`, or a calibration on the 1-worker stack: one room at each of the
 `--calibrate` sizes, the largest that one worker holds (every stream at full rate,
-the worker under 90 % of its core, nothing dropped at its sockets; a size failed
-while the clients were limited is tried once more) before the first it does not.
+the worker under 90 % of its core, nothing dropped at its sockets; a size not
+held is tried once more, whatever the reason) before the first it does not.
 Two rooms of P on one worker need 2P signalling sockets there, and the front relays
 at most 100 to a worker (aiohttp's default connection limit in the front's
 conference_backend/workers.py, a known bug: the 101st join waits forever): the
@@ -161,6 +161,7 @@ def run_rooms(stack: Any, phase: Phase, count: int, args: argparse.Namespace) ->
     phase.machine = 100 * (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
     phase.cores = cores.busy_share(k0, k1)
     phase.pinning = args.layout.describe()
+    phase.rest, phase.apart = args.layout.rest, args.layout.clients_apart
     log = stack.log_text()[log_before:]
     phase.placed = [(m[1], m[2], int(m[3])) for m in PLACED.finditer(log)]
     for room in range(count):
@@ -258,9 +259,11 @@ def calibrate(stack: Any, args: argparse.Namespace) -> Phase | None:
                 print(f"{'cal':>7}    A {size:3} FAILED: {e}", flush=True)
                 return best
             show(phase, "cal")
-            if phase.holds() or not phase.limits() or attempt == 2:
+            if phase.holds() or attempt == 2:
                 break
-            print(f"{'':>7} the clients may have failed it: once more", flush=True)
+            # Once more whatever the reason: now and then a thumbnail of a room gets
+            # nothing for a whole window (seen at 50 and 60, not at CPU's limit).
+            print(f"{'':>7} not held: once more", flush=True)
         if not phase.holds():
             break
         best = phase
@@ -330,7 +333,7 @@ def main() -> None:
             stop(stack, args, 2)
     verdict(phases[1], phases[2])
     if cal is not None and not args.no_capacity:
-        capacities(cal, held, phases[2])
+        capacities(cal, held)
     if args.quick:
         print("(smoke run: rooms this small do not load a worker; the ratio means nothing)")
     if any(p.failed for p in phases.values()):
@@ -360,7 +363,7 @@ def capacity(stack: Any, args: argparse.Namespace, first: Phase) -> Phase | None
     best = first if first.holds() else None
     step = args.step if best else -args.step
     size = first.size + step
-    while min(sizes(args)) <= size <= FRONT_LIMIT:
+    while args.step <= size <= FRONT_LIMIT:
         p = phase(stack, 2, size, args)
         if step > 0:  # up from a size held: until one is not
             if not p.holds():

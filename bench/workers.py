@@ -27,10 +27,6 @@ Size: `--size P`, or a calibration on the 1-worker stack: one room at each of th
 `--calibrate` sizes, the largest that one worker holds (every stream at full rate,
 the worker under 90 % of its core, nothing dropped at its sockets; a size not
 held is tried once more, whatever the reason) before the first it does not.
-Two rooms of P on one worker need 2P signalling sockets there, and the front relays
-at most 100 to a worker (aiohttp's default connection limit in the front's
-conference_backend/workers.py, a known bug: the 101st join waits forever): the
-two-room phases then use rooms of 50 and say so.
 
 Participants are bench/meeting.py's: pre-encoded cameras (`camera` 640x480 30 fps,
 `camera-low` 320x180 15 fps, a layer nobody gets paused at its sender), each page a
@@ -94,7 +90,6 @@ from bench.workers_report import (  # noqa: E402
 )
 
 CAPACITY = 500  # VISIO_ROOM_CAPACITY: the bench decides the sizes
-FRONT_LIMIT = 100  # signalling sockets the front relays to one worker (aiohttp's default)
 PLACED = re.compile(r"room (\S+) placed on (worker-\d+) \(pid (\d+)\)")
 
 
@@ -283,6 +278,7 @@ def main() -> None:
     parser.add_argument("--log", type=Path, help="keep the serve logs in this folder")
     parser.add_argument("--quick", action="store_true", help="smoke run: rooms of 4, 4 s")
     parser.add_argument("--step", type=int, default=10, help="capacity search step")
+    parser.add_argument("--max-size", type=int, default=150, help="capacity search bound")
     parser.add_argument("--no-capacity", action="store_true", help="skip the capacity search")
     args = parser.parse_args()
     if args.quick:
@@ -311,15 +307,6 @@ def main() -> None:
                     print(f"no size held: the smallest, {args.size}, is used", flush=True)
                 else:
                     chosen(cal)
-            if args.size > FRONT_LIMIT // 2:
-                print(
-                    f"NOTE: two rooms of {args.size} need {2 * args.size} signalling sockets on"
-                    f" one worker; the front relays at most {FRONT_LIMIT} to a worker (aiohttp's"
-                    " default connection limit in conference_backend/workers.py, a known bug):"
-                    f" the two-room phases use rooms of {FRONT_LIMIT // 2}",
-                    flush=True,
-                )
-                args.size = FRONT_LIMIT // 2
             print(HEADER, flush=True)
             phases[1] = phase(stack, 1, args.size, args)
         finally:
@@ -363,7 +350,7 @@ def capacity(stack: Any, args: argparse.Namespace, first: Phase) -> Phase | None
     best = first if first.holds() else None
     step = args.step if best else -args.step
     size = first.size + step
-    while args.step <= size <= FRONT_LIMIT:
+    while args.step <= size <= args.max_size:
         p = phase(stack, 2, size, args)
         if step > 0:  # up from a size held: until one is not
             if not p.holds():

@@ -56,6 +56,28 @@ def pin(pid: int, cpus: frozenset[int]) -> None:
             os.sched_setaffinity(int(task.name), cpus)
 
 
+def socket_drops(pid: int) -> dict[str, int]:
+    """inode -> packets the kernel dropped at that UDP socket of `pid` (/proc/net/udp*)."""
+    drops = {}
+    for name in ("udp", "udp6"):
+        for line in (Path("/proc/net") / name).read_text().splitlines()[1:]:
+            f = line.split()
+            drops[f[9]] = int(f[-1])
+    held = {}
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:[") and link[8:-1] in drops:
+                held[link[8:-1]] = drops[link[8:-1]]
+    return held
+
+
+def dropped(before: dict[str, int], after: dict[str, int]) -> int:
+    """Drops between two socket_drops() readings; a socket closed meanwhile is not
+    subtracted (a sum over the sockets held each time would be)."""
+    return sum(n - before.get(inode, 0) for inode, n in after.items())
+
+
 def busy() -> dict[int, tuple[int, int]]:
     """core -> (busy, total) jiffies, from /proc/stat."""
     out = {}

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
 import os
 import sys
@@ -41,6 +40,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.cores import dropped, socket_drops  # noqa: E402
 from bench.meeting import Clients, media_workers  # noqa: E402
 from bench.meeting_clients import Config  # noqa: E402
 from bench.sfu import book, cpu_seconds  # noqa: E402
@@ -48,27 +48,6 @@ from bench.sfu_clip import encode_clip, encode_low_clip  # noqa: E402
 from bench.workers import start  # noqa: E402
 
 ROOMS = "AB"
-
-
-def socket_drops(pid: int) -> dict[str, int]:
-    """inode -> packets the kernel dropped at that UDP socket of `pid` (/proc/net/udp*)."""
-    drops = {}
-    for name in ("udp", "udp6"):
-        for line in (Path("/proc/net") / name).read_text().splitlines()[1:]:
-            f = line.split()
-            drops[f[9]] = int(f[-1])
-    held = {}
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        with contextlib.suppress(OSError):
-            link = os.readlink(fd)
-            if link.startswith("socket:[") and link[8:-1] in drops:
-                held[link[8:-1]] = drops[link[8:-1]]
-    return held
-
-
-def dropped(before: dict[str, int], after: dict[str, int]) -> int:
-    """Drops since `before`, sockets opened or closed meanwhile included."""
-    return sum(n - before.get(inode, 0) for inode, n in after.items())
 
 
 def worker_socket(pid: int) -> str:

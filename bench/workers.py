@@ -75,7 +75,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import cores  # noqa: E402
-from bench.meeting import Clients, Run, machine_busy, measure, media_workers, udp_drops  # noqa: E402
+from bench.meeting import Clients, Run, machine_busy, measure, media_workers  # noqa: E402
 from bench.meeting_clients import Config  # noqa: E402
 from bench.sfu import book, cpu_seconds  # noqa: E402
 from bench.sfu_clip import LOW_FPS, clip_kbps, encode_clip, encode_low_clip  # noqa: E402
@@ -135,7 +135,8 @@ def run_rooms(stack: Any, phase: Phase, count: int, args: argparse.Namespace) ->
         time.sleep(2.0)  # past the keyframe bursts of the last joins
         procs = backend(stack.proc.pid)
         pids = [p.pid for p in clients.procs]
-        d0 = {k: udp_drops(p) for k, p in procs.items()}, [udp_drops(p) for p in pids]
+        d0 = {k: cores.socket_drops(p) for k, p in procs.items()}
+        e0 = [cores.socket_drops(p) for p in pids]
         b0 = {k: sum(cpu_seconds(p)) for k, p in procs.items()}
         c0, m0, t0 = clients.cpu(), machine_busy(), time.monotonic()
         k0 = cores.busy()
@@ -148,11 +149,12 @@ def run_rooms(stack: Any, phase: Phase, count: int, args: argparse.Namespace) ->
             raise RuntimeError(f"a backend process exited during the window: {e}") from e
         c1, m1, t1 = clients.cpu(), machine_busy(), time.monotonic()
         k1 = cores.busy()
-        d1 = {k: udp_drops(p) for k, p in procs.items()}, [udp_drops(p) for p in pids]
+        d1 = {k: cores.socket_drops(p) for k, p in procs.items()}
+        e1 = [cores.socket_drops(p) for p in pids]
     finally:
         clients.close()
     phase.cpu = {k: 100 * (b1[k] - b0[k]) / (t1 - t0) for k in procs}
-    phase.drops = {k: d1[0][k] - d0[0][k] for k in procs}
+    phase.drops = {k: cores.dropped(d0[k], d1[k]) for k in procs}
     phase.machine = 100 * (m1[0] - m0[0]) / max(1, m1[1] - m0[1])
     phase.cores = cores.busy_share(k0, k1)
     phase.pinning = args.layout.describe()
@@ -164,7 +166,7 @@ def run_rooms(stack: Any, phase: Phase, count: int, args: argparse.Namespace) ->
         run = Run("views", size)
         run.settled = sum(settled[i] for i in idx)
         run.clients = [100 * (c1[i] - c0[i]) / (t1 - t0) for i in idx]
-        run.client_drops = sum(d1[1][i] - d0[1][i] for i in idx)
+        run.client_drops = sum(cores.dropped(e0[i], e1[i]) for i in idx)
         run.lag = max((last[i]["lag"] for i in idx), default=0.0)
         run.machine = phase.machine
         run.expected = size * min(size - 1, args.thumbnails + 1)

@@ -13,6 +13,7 @@ FULL = 0.9  # a slot at >= 90 % of its source's frame rate is at full rate
 ROOMS = "AB"
 BURST = "frame rates above the sources'"  # bench/meeting.Run.limits
 MACHINE_FULL = "no idle CPU left on the machine"  # bench/meeting.Run.limits
+DROPS = "packets dropped at their sockets"  # bench/meeting.Run.limits
 OTHERS = 20.0  # % of a core used by other jobs past which a phase is flagged
 
 
@@ -63,7 +64,10 @@ class Phase:
         return sum(v for k, v in self.cpu.items() if k.startswith("worker"))
 
     def limits(self) -> list[str]:
-        found = list(dict.fromkeys(x for r in self.rooms for x in r.limits()))
+        found = list(dict.fromkeys(x for r in self.rooms for x in r.limits() if DROPS not in x))
+        drops = sum(r.client_drops for r in self.rooms)
+        if drops > 0:  # one figure for the phase, not one per room
+            found.append(f"{drops} packets dropped at their sockets")
         if self.apart:  # the workers' cores are busy by design: judge the clients' own
             found = [x for x in found if x != MACHINE_FULL]
             if any(self.cores.get(c, 0.0) > 95 for c in self.rest):

@@ -50,10 +50,13 @@ def layout(workers: int, cpus: frozenset[int] | None = None) -> Layout:
 
 
 def pin(pid: int, cpus: frozenset[int]) -> None:
-    """Every thread of `pid` (threads started later inherit their creator's cores)."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):  # a thread that just ended
-            os.sched_setaffinity(int(task.name), cpus)
+    """Every thread of `pid` (threads started later inherit their creator's cores);
+    nothing if it has ended already (a client process that failed: the bench says why)."""
+    with contextlib.suppress(OSError):
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        for task in tasks:
+            with contextlib.suppress(OSError):  # a thread that just ended
+                os.sched_setaffinity(int(task.name), cpus)
 
 
 def socket_drops(pid: int) -> dict[str, int]:

@@ -59,18 +59,6 @@ def cluster(
         yield nodes
 
 
-async def where(cluster: Cluster, room_id: str, participants: int | None = None) -> str:
-    """The node holding the room (with that many inside, if given), as Redis has it."""
-    while True:
-        nodes, live = await cluster.view()
-        room = live.get(room_id)
-        alive = {n.name for n in nodes}
-        counted = participants is None or (room or {}).get("participants") == participants
-        if room and str(room["node"]) in alive and counted:
-            return str(room["node"])
-        await asyncio.sleep(0.1)
-
-
 def host_of(cluster: Cluster, link: str, room_id: str) -> str:
     """The first join places the room: a probe joins (through node a) and leaves."""
 
@@ -78,7 +66,7 @@ def host_of(cluster: Cluster, link: str, room_id: str) -> str:
         client = await Client.open(link)
         try:
             assert (await client.join(name="Probe"))["type"] == "joined"
-            return await asyncio.wait_for(where(cluster, room_id), 30)
+            return await asyncio.wait_for(cluster.host_of(room_id), 30)
         finally:
             await client.close()
 
@@ -117,7 +105,7 @@ def test_two_browsers_through_two_nodes_meet_and_survive_their_hosts_death(
     wait_playing(agathe, participant_video("Basile"), timeout=60)
     wait_playing(basile, participant_video("Agathe"), timeout=60)
     # One room, on the node the probe placed it on, holding both pages.
-    assert run(asyncio.wait_for(where(cluster, room_id, participants=2), 30)) == host
+    assert run(asyncio.wait_for(cluster.host_of(room_id, participants=2), 30)) == host
     for page in (agathe, basile):
         page.evaluate(WATCH)
 
@@ -138,6 +126,6 @@ def test_two_browsers_through_two_nodes_meet_and_survive_their_hosts_death(
     )
     assert back < BACK_WITHIN, back
 
-    now = run(asyncio.wait_for(where(cluster, room_id, participants=2), 30))
+    now = run(asyncio.wait_for(cluster.host_of(room_id, participants=2), 30))
     assert now in (first, second), now
     assert f"room {room_id} placed on worker-" in cluster.nodes[now].log_text()

@@ -253,15 +253,7 @@ def test_while_redis_is_down_a_new_room_waits_and_a_live_one_goes_on(cluster: Cl
         first = await Client.open(cluster.through(live_link, "b"))
         try:
             assert (await first.join(name="First"))["type"] == "joined"
-
-            async def hosted() -> str:
-                while True:
-                    _, live = await cluster.view()
-                    if live_room in live:
-                        return str(live[live_room]["node"])
-                    await asyncio.sleep(0.1)
-
-            host = await asyncio.wait_for(hosted(), 30)
+            host = await asyncio.wait_for(cluster.host_of(live_room), 30)
             await asyncio.to_thread(cluster.redis.stop)
             try:
                 try:
@@ -312,15 +304,7 @@ def test_a_killed_node_costs_its_room_seconds(
         probe = await Client.open(link)
         try:
             assert (await probe.join(name="Probe"))["type"] == "joined"
-
-            async def hosted() -> str:
-                while True:
-                    _, live = await cluster.view()
-                    if room_id in live:
-                        return str(live[room_id]["node"])
-                    await asyncio.sleep(0.1)
-
-            host = await asyncio.wait_for(hosted(), 30)
+            host = await asyncio.wait_for(cluster.host_of(room_id), 30)
         finally:
             await probe.close()
         first, second = (n for n in NAMES if n != host)
@@ -371,15 +355,7 @@ def test_a_drained_node_leaves_and_its_room_moves_at_once(
         probe = await Client.open(cluster.through(link, left[0]))
         try:
             assert (await probe.join(name="Probe"))["type"] == "joined"
-
-            async def hosted() -> str:
-                while True:
-                    _, live = await cluster.view()
-                    if room_id in live:
-                        return str(live[room_id]["node"])
-                    await asyncio.sleep(0.1)
-
-            host = await asyncio.wait_for(hosted(), 30)
+            host = await asyncio.wait_for(cluster.host_of(room_id), 30)
         finally:
             await probe.close()
         entry = next(n for n in left if n != host)

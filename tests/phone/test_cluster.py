@@ -63,15 +63,6 @@ async def until(predicate: Callable[[], Any], what: str, timeout: float = 30.0) 
     return value
 
 
-async def host_of(cluster: Cluster, room_id: str) -> str:
-    """The node holding the room, as Redis has it."""
-    while True:
-        _, live = await cluster.view()
-        if room_id in live:
-            return str(live[room_id]["node"])
-        await asyncio.sleep(0.1)
-
-
 def test_a_call_at_node_a_reaches_a_room_hosted_on_another_node(
     cluster: Cluster, sip_port: int, tmp_path: Path
 ) -> None:
@@ -90,7 +81,7 @@ def test_a_call_at_node_a_reaches_a_room_hosted_on_another_node(
                 clients.append(client)
                 await client.connect()
                 assert (await client.join(name=f"Person {i}"))["type"] == "joined"
-                host = await asyncio.wait_for(host_of(cluster, meeting.room_id), 30)
+                host = await asyncio.wait_for(cluster.host_of(meeting.room_id), 30)
                 if host != "a":
                     target = (meeting, client, host)
                     break

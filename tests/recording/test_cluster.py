@@ -39,14 +39,6 @@ def cluster(
         yield nodes
 
 
-async def where(cluster: Cluster, room_id: str) -> str:
-    while True:
-        _, live = await cluster.view()
-        if room_id in live:
-            return str(live[room_id]["node"])
-        await asyncio.sleep(0.1)
-
-
 def placed(cluster: Cluster, link: str, room_id: str, fillers: list[tuple[str, str]]) -> str:
     """The first join places the room: a probe joins through node b, and leaves. Two other
     rooms, held meanwhile, take the least loaded nodes first (a, then b): ours goes to c."""
@@ -57,10 +49,10 @@ def placed(cluster: Cluster, link: str, room_id: str, fillers: list[tuple[str, s
             for filler_link, filler_room in fillers:
                 held.append(await Client.open(filler_link))
                 assert (await held[-1].join(name="Filler"))["type"] == "joined"
-                await asyncio.wait_for(where(cluster, filler_room), 30)
+                await asyncio.wait_for(cluster.host_of(filler_room), 30)
             held.append(await Client.open(cluster.through(link, "b")))
             assert (await held[-1].join(name="Probe"))["type"] == "joined"
-            return await asyncio.wait_for(where(cluster, room_id), 30)
+            return await asyncio.wait_for(cluster.host_of(room_id), 30)
         finally:
             for client in held:
                 await client.close()
@@ -98,7 +90,7 @@ def test_recorded_on_the_host_started_through_one_node_served_by_another(
     page.click('[data-action="accept-recording"]')
     pages.sign_in(page, organizer.login, PASSWORD)
     wait_state(page, "joined", timeout=60)
-    assert run(asyncio.wait_for(where(cluster, room_id), 30)) == host
+    assert run(asyncio.wait_for(cluster.host_of(room_id), 30)) == host
 
     control(page, "start", origin)
     page.wait_for_function("() => document.body.dataset.recording === 'on'", timeout=30000)

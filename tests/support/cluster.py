@@ -7,6 +7,7 @@ data folder, and the recordings folder shared by all (as shared storage would be
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -39,6 +40,17 @@ class Cluster:
             return await reader.nodes(), await reader.live_rooms()
         finally:
             await reader.close()
+
+    async def host_of(self, room_id: str, participants: int | None = None) -> str:
+        """The live node holding the room (with that many inside, if given), as Redis has
+        it; polls until then (callers bound it with a timeout)."""
+        while True:
+            nodes, live = await self.view()
+            room = live.get(room_id)
+            counted = participants is None or (room or {}).get("participants") == participants
+            if room and str(room["node"]) in {n.name for n in nodes} and counted:
+                return str(room["node"])
+            await asyncio.sleep(0.1)
 
     def alive(self) -> dict[str, Stack]:
         return {n: s for n, s in self.nodes.items() if s.proc and s.proc.poll() is None}

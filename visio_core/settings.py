@@ -78,6 +78,7 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "room_capacity": ("VISIO_ROOM_CAPACITY", "50"),
     "room_grace_minutes": ("VISIO_ROOM_GRACE_MINUTES", "15"),
     "visible_thumbnails": ("VISIO_VISIBLE_THUMBNAILS", "9"),
+    "trust_bwe": ("VISIO_TRUST_BWE", "yes"),
     "media_workers": ("VISIO_MEDIA_WORKERS", ""),
     "support_phone": ("VISIO_SUPPORT_PHONE", ""),
     "help_url": ("VISIO_HELP_URL", ""),
@@ -168,6 +169,10 @@ class Settings:
     room_capacity: int = 50
     room_grace_minutes: int = 15  # an empty room stays joinable this long after the end
     visible_thumbnails: int = 9  # participant thumbnails the room page shows at once
+    # Receivers' REMB estimates choose layers (a weak link gets low ones); "no" lets
+    # views alone decide (as Jitsi's trust-bwe=false), for a LAN whose browsers' own
+    # CPU load makes their estimates meaningless.
+    trust_bwe: bool = True
     media_workers: int = 1  # processes holding the live rooms (default: one per core)
     # The booking portal: shown on every page / used by "Réinitialiser votre mot de passe".
     support_phone: str = ""
@@ -319,6 +324,7 @@ def resolve(file_values: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         room_capacity=capacity,
         room_grace_minutes=grace,
         visible_thumbnails=thumbnails,
+        trust_bwe=(raw["trust_bwe"].strip().lower() or "yes") not in _NO,
         media_workers=workers,
         invite_organizer=raw["invite_organizer"].strip().lower() not in _NO,
         smtp_user=raw["smtp_user"].strip(),

@@ -97,7 +97,7 @@ def create_worker_app(settings: Settings) -> web.Application:
         logging.getLogger("aioice").setLevel(logging.WARNING)
         app[keys.SERVER_KEY] = load_or_create_key(settings.key_path)
         app[keys.LINKS] = RoomLinks(app[keys.REGISTRY], Links(app[keys.DB]), app[keys.ACCOUNTS])
-        manager = RoomManager(app[keys.REGISTRY])
+        manager = RoomManager(app[keys.REGISTRY], settings.trust_bwe)
         app[keys.ROOMS] = manager
         watch = asyncio.create_task(manager.watch(), name="room watch")
         yield

@@ -101,9 +101,14 @@ class Participant:
 
     def _peer_connection(self, which: str) -> RTCPeerConnection:
         pc = rtc.new_peer_connection()
+        born = time.monotonic()
 
         @pc.on("connectionstatechange")
         def changed() -> None:
+            if pc.connectionState == "connected":
+                # How long ICE and DTLS took: what an operator looks at first when
+                # someone's picture never comes.
+                log.info("%s: %s connection up in %.1f s", self.id, which, time.monotonic() - born)
             # Media lost while still in the room (ICE consent ran out, DTLS failed or
             # was closed by the other side; aiortc reports the first as "failed" or
             # "closed" depending on which transport notices first): left alone, the

@@ -62,6 +62,7 @@ class LiveRoom:
         self.detector = SpeakerDetector()
         self.gate = AudioGate()  # whose voice the pages receive now (the 4 loudest at most)
         self.dynacast = Dynacast()
+        self.trust_bwe = True  # False: views alone choose layers (subscriptions.decide)
         self.speaker: str | None = None
         self.speaking: set[str] = set()
         self.screen_owner: str | None = None
@@ -96,6 +97,7 @@ class LiveRoom:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await old.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
         self.participants[p.id] = p
+        log.info("room %s: %s in (%d people)", self.id, p.id, len(self.participants))
         await self.broadcast({"type": "participant-joined", "participant": p.public()}, p.id)
         if self._ticker is None:
             self._ticker = asyncio.create_task(self._tick(), name=f"speaker {self.id}")
@@ -105,6 +107,7 @@ class LiveRoom:
         if self.participants.get(p.id) is not p:
             return
         del self.participants[p.id]
+        log.info("room %s: %s out (%d people)", self.id, p.id, len(self.participants))
         task = self._routing.pop(p.id, None)
         if task is not None:
             task.cancel()
@@ -330,8 +333,9 @@ class LiveRoom:
 
 
 class RoomManager:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, trust_bwe: bool = True) -> None:
         self.registry = registry
+        self.trust_bwe = trust_bwe  # VISIO_TRUST_BWE: receivers' estimates choose layers
         self.rooms: dict[str, LiveRoom] = {}
         # Outlive a LiveRoom let go while empty: the meeting is not over for them.
         self.removals: dict[str, Removals] = {}
@@ -346,6 +350,7 @@ class RoomManager:
         if room is None or room.closed:
             removals = self.removals.setdefault(row.room_id, Removals())
             room = self.rooms[row.room_id] = LiveRoom(row, occurrence, around, removals)
+            room.trust_bwe = self.trust_bwe
         room.touched = time.monotonic()
         return room
 

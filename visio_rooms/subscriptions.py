@@ -45,7 +45,8 @@ def decide(room: LiveRoom, p: Participant, now: float) -> Choice | None:
     """The view's choice for `p` now (None: no view, receive everyone)."""
     if p.view is None:
         return None
-    estimate = p.bandwidth.usable(p.estimate(), p.choice.degraded if p.choice else False, now)
+    degraded = p.choice.degraded if p.choice else False
+    estimate = p.bandwidth.usable(p.estimate(), degraded, now) if room.trust_bwe else None
     rates = {
         (q.id, source): pub.rate
         for q in room.participants.values()
@@ -56,7 +57,7 @@ def decide(room: LiveRoom, p: Participant, now: float) -> Choice | None:
         p.view,
         published(room.participants, p.id),
         estimate,
-        p.choice.degraded if p.choice else False,
+        degraded,
         rates,
     )
 

@@ -169,9 +169,12 @@ def meeting(
     sounds: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Meeting]:
-    stack = Stack(
-        tmp_path_factory.mktemp("large"), extra_env={"VISIO_VISIBLE_THUMBNAILS": "2"}
-    ).start()
+    # Six Chromiums on two cores: each page's REMB estimate falls with the machine's
+    # CPU (its packets are read late), not with any network; trusted, it flips pages
+    # to low layers and back (seen: 0.45x of the view's need). Views alone decide here;
+    # how estimates degrade and probe is tested in tests/room (selection, bandwidth).
+    env = {"VISIO_VISIBLE_THUMBNAILS": "2", "VISIO_TRUST_BWE": "no"}
+    stack = Stack(tmp_path_factory.mktemp("large"), extra_env=env).start()
     browsers = Browsers(playwright, sounds, tmp_path_factory.mktemp("large-browsers"))
     try:
         link = book(new_user(stack), "large.ics")

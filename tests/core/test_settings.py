@@ -177,6 +177,13 @@ def test_visible_thumbnails_default_and_override():
     assert resolve({}, {"VISIO_VISIBLE_THUMBNAILS": "1"}).visible_thumbnails == 1
 
 
+def test_bandwidth_estimates_are_trusted_unless_told_not_to():
+    assert resolve({}, {}).trust_bwe is True
+    assert resolve({}, {"VISIO_TRUST_BWE": ""}).trust_bwe is True
+    for no in ("no", "off", "0", "False"):
+        assert resolve({}, {"VISIO_TRUST_BWE": no}).trust_bwe is False
+
+
 @pytest.mark.parametrize("bad", ["0", "-3", "neuf", "2.5", ""])
 def test_bad_visible_thumbnails_are_refused(bad):
     with pytest.raises(SettingsError, match="VISIO_VISIBLE_THUMBNAILS"):

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 
 from playwright.sync_api import Browser, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.support.stack import wait_for
 
@@ -48,9 +49,28 @@ def state(page: Page) -> str:
 PLAYING = """([selector, since]) => {
   const v = document.querySelector(selector);
   if (!v || v.videoWidth === 0) return false;
-  if (!v.dataset.t0) { v.dataset.t0 = String(v.currentTime); return false; }
+  // A new stream in the element (the server moved it to another slot) starts its
+  // currentTime again from 0: count from there.
+  if (!v.dataset.t0 || v.currentTime < Number(v.dataset.t0)) {
+    v.dataset.t0 = String(v.currentTime);
+    return false;
+  }
   return v.currentTime > Number(v.dataset.t0) + since;
 }"""
+
+# What the page's video elements and connections look like: said when a wait fails.
+VIDEOS = """() => ({
+  state: document.body.dataset.roomState, view: document.body.dataset.view,
+  videos: [...document.querySelectorAll('video')].map((v) => {
+    const t = v.srcObject && v.srcObject.getVideoTracks ? v.srcObject.getVideoTracks()[0] : null;
+    return {
+      role: v.dataset.role || null, who: v.dataset.participant || v.dataset.speaker || null,
+      width: v.videoWidth, time: Math.round(v.currentTime * 10) / 10, paused: v.paused,
+      track: t ? `${t.id.slice(0, 8)} ${t.readyState}${t.muted ? ' muted' : ''}` : null,
+    };
+  }),
+  pcs: (window.__pcs || []).map((pc) => `${pc.connectionState}/${pc.signalingState}`),
+})"""
 
 
 def wait_playing(page: Page, selector: str, timeout: float = 20.0) -> None:
@@ -58,7 +78,11 @@ def wait_playing(page: Page, selector: str, timeout: float = 20.0) -> None:
     page.evaluate(
         "s => { const v = document.querySelector(s); if (v) delete v.dataset.t0; }", selector
     )
-    page.wait_for_function(PLAYING, arg=[selector, 0.5], timeout=timeout * 1000, polling=200)
+    try:
+        page.wait_for_function(PLAYING, arg=[selector, 0.5], timeout=timeout * 1000, polling=200)
+    except PlaywrightTimeout:
+        seen = page.evaluate(VIDEOS)
+        raise AssertionError(f"{selector} not playing after {timeout:.0f} s: {seen}") from None
 
 
 def participant_video(name: str) -> str:

@@ -68,6 +68,8 @@ export class Publisher {
     this.transceivers = {};
     this.pending = null;
     this.chain = Promise.resolve();
+    this.wanted = null; // the camera layers the server last asked for (layers())
+    this.layerChain = Promise.resolve();
   }
 
   add(source, track, sendEncodings = undefined) {
@@ -87,8 +89,17 @@ export class Publisher {
   }
 
   // Dynacast: the server says which camera layers someone receives; the others pause.
-  async layers(high, low) {
-    for (const [source, on] of [['camera', high], ['camera-low', low]]) {
+  // One change at a time, always towards the latest word: while a setParameters is in
+  // flight getParameters still says the old state, so a second word handled alongside
+  // (pause, then resume at once) was skipped and left a layer paused that someone waits for.
+  layers(high, low) {
+    this.wanted = { camera: high, 'camera-low': low };
+    this.layerChain = this.layerChain.then(() => this.applyLayers());
+    return this.layerChain;
+  }
+
+  async applyLayers() {
+    for (const [source, on] of Object.entries(this.wanted || {})) {
       const t = this.transceivers[source];
       if (!t) continue;
       const params = t.sender.getParameters();

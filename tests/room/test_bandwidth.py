@@ -15,6 +15,12 @@ def test_an_estimate_is_ignored_while_a_grown_view_settles() -> None:
     assert bw.usable(300_000, degraded=False, now=100.0 + VIEW_GRACE + 0.1) == 300_000
 
 
+def test_a_degraded_receiver_stays_on_low_layers_while_a_grown_view_settles() -> None:
+    bw = Bandwidth(view_at=100.0)
+    assert bw.usable(300_000, degraded=True, now=100.0 + VIEW_GRACE / 2) == 0.0
+    assert bw.usable(300_000, degraded=True, now=100.0 + VIEW_GRACE + 0.1) == 300_000
+
+
 def test_a_degraded_receiver_is_probed_then_judged_again() -> None:
     bw = Bandwidth()
     assert bw.usable(200_000, degraded=True, now=10.0) == 200_000  # degraded from now on

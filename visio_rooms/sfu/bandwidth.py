@@ -20,8 +20,14 @@ class Bandwidth:
     probe_until: float = -1e9
 
     def usable(self, estimate: float | None, degraded: bool, now: float) -> float | None:
-        if estimate is None or now - self.view_at < VIEW_GRACE or now < self.probe_until:
+        if estimate is None or now < self.probe_until:
             return None
+        if now - self.view_at < VIEW_GRACE:
+            # The estimate lags a grown view: not judged meanwhile. A page already on
+            # low layers stays there (0): a jump to full quality for the grace alone
+            # cost two layer switches, each waiting for a keyframe, and under load
+            # such flips came faster than keyframes and pictures never showed.
+            return 0.0 if degraded else None
         if degraded:
             if self.degraded_at is None:
                 self.degraded_at = now

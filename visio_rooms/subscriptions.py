@@ -5,7 +5,8 @@ the high layer in its main window and big tiles, the low layer in thumbnails,
 nothing for cameras off screen (sfu/selection.py). A page that never sends a
 view (an older client) receives everyone, as before. Pages on a weak link (the
 receiver's REMB estimate below what the view needs) get the low layer in the
-main window too. Dynacast: a layer nobody receives is paused at its publisher.
+main window too, unless VISIO_TRUST_BWE=no. Dynacast: a layer nobody receives
+is paused at its publisher.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ export class Publisher {
 
   // Dynacast: the server says which camera layers someone receives; the others pause.
   // One change at a time, always towards the latest word: while a setParameters is in
-  // flight getParameters still says the old state, so a second word handled alongside
+  // flight getParameters can still say the old state, so a second word handled alongside
   // (pause, then resume at once) was skipped and left a layer paused that someone waits for.
   layers(high, low) {
     this.wanted = { camera: high, 'camera-low': low };

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncIterator
@@ -26,10 +27,14 @@ log = logging.getLogger("visio.worker")
 
 
 class CpuMeter:
-    """This process's share of one core, smoothed over the last few readings so that
-    one burst (starting up, a garbage collection) does not steer placement."""
+    """This process's share of one core, smoothed over the last seconds so that one
+    burst (starting up, a garbage collection) does not steer placement.
 
-    SMOOTHING = 0.5  # weight of the newest reading
+    Each reading weighs by the time it covers: the first poll after start-up, a
+    tenth of a second after the reset, read 39 % on an idle worker (still warming
+    up) and sent the next two rooms to the other worker."""
+
+    TAU = 2.0  # s: the smoothing's time constant (a 1 s poll weighs 39 %)
 
     def __init__(self) -> None:
         self.reset()
@@ -44,7 +49,8 @@ class CpuMeter:
         self._at = (wall, cpu)
         if wall > then_wall:
             latest = (cpu - then_cpu) / (wall - then_wall)
-            self.share += self.SMOOTHING * (latest - self.share)
+            weight = 1.0 - math.exp(-(wall - then_wall) / self.TAU)
+            self.share += weight * (latest - self.share)
         return self.share
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from visio_core.placement import (
+    CPU_STEP,
     RELEASE_AFTER,
     LocalPlacement,
     Worker,
@@ -17,6 +18,7 @@ from visio_core.placement import (
     read_snapshot,
     write_snapshot,
 )
+from visio_rooms.app import CpuMeter
 
 T = TypeVar("T")
 
@@ -119,3 +121,14 @@ def test_the_snapshot_names_node_worker_pid_and_people(tmp_path: Path) -> None:
         "room": {"node": "node-a", "worker": w.name, "pid": w.pid, "participants": 3}
     }
     assert read_snapshot(tmp_path / "missing.json") == {}
+
+
+def test_a_burst_right_after_start_up_is_not_a_busy_worker() -> None:
+    # A worker polled a moment after its start: whatever it burnt in that moment, its
+    # reading stays under one quarter of a core (placement's unit), so the next rooms
+    # are not all sent to the other worker.
+    meter = CpuMeter()
+    end = time.monotonic() + 0.1
+    while time.monotonic() < end:
+        pass
+    assert meter.read() < CPU_STEP

@@ -48,6 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.cores import socket_drops  # noqa: E402
 from bench.meeting_clients import Config, worker_main  # noqa: E402
 from bench.sfu import book, cpu_seconds  # noqa: E402
 from bench.sfu_clip import FPS, LOW_FPS, clip_kbps, encode_clip, encode_low_clip  # noqa: E402
@@ -68,18 +69,7 @@ def machine_busy() -> tuple[int, int]:
 def udp_drops(pid: int) -> int:
     """Packets the kernel dropped because `pid` read its UDP sockets too slowly
     (the `drops` column of /proc/net/udp*, summed over the sockets it holds)."""
-    drops = {}
-    for name in ("udp", "udp6"):
-        for line in (Path("/proc/net") / name).read_text().splitlines()[1:]:
-            f = line.split()
-            drops[f[9]] = int(f[-1])  # inode -> drops
-    total = 0
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        with contextlib.suppress(OSError):
-            link = os.readlink(fd)
-            if link.startswith("socket:["):
-                total += drops.get(link[8:-1], 0)
-    return total
+    return sum(socket_drops(pid).values())
 
 
 def media_workers(pid: int) -> list[int]:

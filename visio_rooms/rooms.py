@@ -50,6 +50,7 @@ class LiveRoom:
         occurrence: str | None,
         around: dt.datetime | None,
         removals: Removals | None = None,
+        trust_bwe: bool = True,
     ) -> None:
         self.row = row
         self.occurrence = occurrence  # RECURRENCE-ID key of the meeting held, if known
@@ -62,7 +63,7 @@ class LiveRoom:
         self.detector = SpeakerDetector()
         self.gate = AudioGate()  # whose voice the pages receive now (the 4 loudest at most)
         self.dynacast = Dynacast()
-        self.trust_bwe = True  # False: views alone choose layers (subscriptions.decide)
+        self.trust_bwe = trust_bwe  # False: views alone choose layers (subscriptions.decide)
         self.speaker: str | None = None
         self.speaking: set[str] = set()
         self.screen_owner: str | None = None
@@ -349,8 +350,8 @@ class RoomManager:
         room = self.rooms.get(row.room_id)
         if room is None or room.closed:
             removals = self.removals.setdefault(row.room_id, Removals())
-            room = self.rooms[row.room_id] = LiveRoom(row, occurrence, around, removals)
-            room.trust_bwe = self.trust_bwe
+            room = LiveRoom(row, occurrence, around, removals, self.trust_bwe)
+            self.rooms[row.room_id] = room
         room.touched = time.monotonic()
         return room
 
